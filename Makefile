@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SHOP   := bot/templates/shop
+TORCH  ?= torch==2.13.0
+PORT   ?= 5005
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo install train test lint-docker bench clean
+
+demo: train
+	@echo ""
+	@echo "  Switchboard demo shop: http://127.0.0.1:$(PORT)"
+	@echo "  Try: curl -s -XPOST http://127.0.0.1:$(PORT)/webhooks/rest/webhook \\"
+	@echo "         -H 'Content-Type: application/json' -d '{\"sender\": \"me\", \"message\": \"where is my order NW-10002?\"}'"
+	@echo "  Then: curl -s http://127.0.0.1:$(PORT)/conversations/me/tracker"
+	@echo "  Or chat in the terminal: $(BIN)/switchboard --project $(SHOP) shell"
+	@echo ""
+	$(BIN)/switchboard --project $(SHOP) run --port $(PORT)
+
+# A second run reuses .venv: the stamp is newer than pyproject.toml.
+install: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Retrains only when the bot's data changed (switchboard compares data hashes).
+train: install
+	$(BIN)/switchboard --project $(SHOP) train
+
+lint-docker: install
+	$(BIN)/hadolint --failure-threshold warning docker/Dockerfile
+
+test: install lint-docker
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: train
+	$(BIN)/python bench/turn_latency.py --project $(SHOP) --out bench/results
+
+clean:
+	rm -rf $(VENV) $(SHOP)/.switchboard

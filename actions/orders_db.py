@@ -1,0 +1,64 @@
+"""The demo shop's orders table: created and seeded from data/orders.csv on first use.
+
+The database is the shop's own: SHOP_DATABASE_URL (SQLAlchemy async URL), by default
+`.switchboard/shop.db` under the current directory."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, MetaData, String, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SEED = Path(__file__).parent / "data" / "orders.csv"
+metadata = MetaData()
+orders = Table(
+    "shop_orders",
+    metadata,
+    Column("order_number", String(32), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("carrier", String(64)),
+    Column("tracking_code", String(64)),
+    Column("eta", String(32)),
+    Column("customer_email", String(255)),
+)
+
+_engines: dict[str, AsyncEngine] = {}
+_ready: set[str] = set()
+_lock = asyncio.Lock()
+
+
+def database_url() -> str:
+    default = f"sqlite+aiosqlite:///{Path.cwd() / '.switchboard' / 'shop.db'}"
+    return os.environ.get("SHOP_DATABASE_URL") or default
+
+
+async def _engine() -> AsyncEngine:
+    url = database_url()
+    async with _lock:
+        if url not in _engines:
+            if url.startswith("sqlite"):
+                Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+            _engines[url] = create_async_engine(url)
+        engine = _engines[url]
+        if url not in _ready:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+                count = (await conn.execute(select(func.count()).select_from(orders))).scalar_one()
+                if count == 0:
+                    with SEED.open(newline="", encoding="utf-8") as fh:
+                        rows = [{k: (v or None) for k, v in row.items()} for row in csv.DictReader(fh)]
+                    await conn.execute(orders.insert(), rows)
+            _ready.add(url)
+    return engine
+
+
+async def find_order(order_number: str) -> dict[str, Any] | None:
+    engine = await _engine()
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(orders).where(orders.c.order_number == order_number))).mappings().first()
+    return dict(row) if row else None

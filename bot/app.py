@@ -1,0 +1,59 @@
+"""create_app(settings) -> aiohttp Application. Models load in the background after start-up,
+so /health answers (503) while they load and the server is ready when it says so."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from bot.channels import registry
+from bot.engine import TurnResult, UserMessage
+from bot.runtime import Runtime
+from bot.server import api
+from bot.server.keys import RUNTIME, SETTINGS
+from bot.server.middleware import auth, errors
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_BODY = 256 * 1024
+
+
+def create_app(settings: Settings, *, channels: tuple[str, ...] = ("rest",), wait_for_models: bool = False) -> web.Application:
+    app = web.Application(middlewares=[errors, auth], client_max_size=MAX_BODY)
+    runtime = Runtime.create(settings)
+    app[SETTINGS] = settings
+    app[RUNTIME] = runtime
+
+    async def on_message(message: UserMessage) -> TurnResult:
+        return await runtime.require_engine().handle(message)
+
+    for name in channels:
+        app.add_routes(registry[name]().routes(on_message))
+    app.add_routes(api.routes)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await runtime.open()
+        loading = asyncio.create_task(runtime.load_models())
+        if wait_for_models:
+            await loading
+        else:
+            loading.add_done_callback(_report)
+        yield
+        if not loading.done():
+            loading.cancel()
+        await runtime.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def _report(task: "asyncio.Task[None]") -> None:
+    if task.cancelled():
+        return
+    if task.exception() is not None:
+        log.error("the bot could not load its models: %s", task.exception())
+    else:
+        log.info("the bot is ready")

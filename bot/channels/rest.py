@@ -1,0 +1,69 @@
+"""Rasa's REST channel: POST /webhooks/rest/webhook, answers with the bot messages as JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.base import OnMessage
+from bot.engine import UserMessage
+from bot.errors import BadRequest, PayloadTooLarge
+from bot.server.keys import SETTINGS
+from bot.server.requests import json_object
+
+
+def parse_message(body: dict[str, Any], *, max_chars: int, default_channel: str) -> UserMessage:
+    sender, text = body.get("sender"), body.get("message")
+    if not isinstance(sender, str) or not sender.strip():
+        raise BadRequest("'sender' must be a non-empty string (the conversation id)")
+    if len(sender) > 255:
+        raise BadRequest("'sender' must be at most 255 characters")
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("'message' must be a non-empty string")
+    if len(text) > max_chars:
+        raise PayloadTooLarge(f"'message' is {len(text)} characters; the limit is {max_chars}")
+    metadata = body.get("metadata") or {}
+    if isinstance(metadata, str):  # some widgets send it as a JSON string
+        try:
+            metadata = json.loads(metadata)
+        except json.JSONDecodeError as exc:
+            raise BadRequest("'metadata' must be a JSON object") from exc
+    if not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be a JSON object")
+    channel = body.get("input_channel") or default_channel
+    if not isinstance(channel, str):
+        raise BadRequest("'input_channel' must be a string")
+    return UserMessage(text=text, sender_id=sender, input_channel=channel, metadata=metadata)
+
+
+def outgoing(recipient_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    return {"recipient_id": recipient_id, **{k: v for k, v in message.items() if v is not None}}
+
+
+class RestInput:
+    name = "rest"
+
+    def routes(self, on_message: OnMessage) -> list[web.RouteDef]:
+        async def health(_: web.Request) -> web.Response:
+            return web.json_response({"status": "ok"})
+
+        async def webhook(request: web.Request) -> web.StreamResponse:
+            settings = request.app[SETTINGS]
+            message = parse_message(
+                await json_object(request), max_chars=settings.max_message_chars, default_channel=self.name
+            )
+            stream = request.query.get("stream", "").lower() == "true"
+            result = await on_message(message)
+            replies = [outgoing(message.sender_id, m) for m in result.replies]
+            if not stream:
+                return web.json_response(replies)
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            await response.prepare(request)
+            for reply in replies:
+                await response.write(json.dumps(reply).encode() + b"\n")
+            await response.write_eof()
+            return response
+
+        return [web.get("/webhooks/rest/", health), web.post("/webhooks/rest/webhook", webhook)]

@@ -1,0 +1,211 @@
+"""The `switchboard` command. Each command works on the bot project in the current directory,
+or the one --project names."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+from bot.errors import ConfigError
+
+TEMPLATE = Path(__file__).parent / "templates" / "shop"
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from bot.settings import load_settings
+
+    settings = load_settings(args.project)
+    os.environ.setdefault("SHOP_DATABASE_URL", f"sqlite+aiosqlite:///{settings.state_dir / 'shop.db'}")
+    return settings
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.dir)
+    if target.exists() and any(target.iterdir()) and not args.force:
+        print(f"{target} is not empty; pass --force to write the template into it anyway", file=sys.stderr)
+        return 2
+    shutil.copytree(TEMPLATE, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".switchboard"))
+    print(f"Wrote the shop bot template to {target}.\nNext: cd {target} && switchboard train && switchboard run")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.project import train_project
+
+    for step in train_project(_settings(args), force=args.force):
+        print(f"{step.name}: {'trained' if step.trained else 'skipped'} ({step.detail}) [data {step.data_hash}]")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from bot.nlu.encoder import Encoder
+    from training.project import build_index_step
+
+    settings = _settings(args)
+    step = build_index_step(
+        settings,
+        Encoder(threads=settings.torch_threads),
+        logs=[Path(p) for p in args.logs] if args.logs else None,
+        out=Path(args.out) if args.out else None,
+        force=args.force,
+    )
+    print(f"index: {'built' if step.trained else 'skipped'} ({step.detail})")
+    return 0
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    settings = _settings(args)
+    if not _loopback(args.host) and not settings.api_token:
+        print(
+            f"refusing to listen on {args.host} without an API token: set SWITCHBOARD_API_TOKEN "
+            "(or server.api_token in switchboard.yml), or bind 127.0.0.1",
+            file=sys.stderr,
+        )
+        return 2
+    app = create_app(settings)
+    print(f"Switchboard on http://{args.host}:{args.port} (project {settings.project})", flush=True)
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    return 0
+
+
+async def _shell(settings, sender: str) -> None:  # type: ignore[no-untyped-def]
+    from bot.engine import UserMessage
+    from bot.runtime import Runtime
+
+    runtime = Runtime.create(settings)
+    await runtime.start()
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Type a message (/stop or Ctrl-D to quit).")
+    try:
+        while True:
+            try:
+                text = await asyncio.to_thread(input, "you> " if interactive else "")
+            except EOFError:
+                break
+            if text.strip() in ("/stop", "/quit"):
+                break
+            if not text.strip():
+                continue
+            result = await runtime.require_engine().handle(UserMessage(text, sender, "shell"))
+            for reply in result.replies:
+                line = reply.get("text") or json.dumps(reply)
+                buttons = " ".join(f"[{b.get('title')}: {b.get('payload')}]" for b in reply.get("buttons", []))
+                print(f"bot> {line}" + (f"\n     {buttons}" if buttons else ""), flush=True)
+    finally:
+        await runtime.close()
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    asyncio.run(_shell(_settings(args), args.sender or f"shell-{uuid.uuid4().hex[:8]}"))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from bot.runtime import Runtime
+    from training.evaluate import evaluate_project
+
+    settings = _settings(args)
+
+    async def run() -> dict:  # type: ignore[type-arg]
+        runtime = Runtime.create(settings)
+        await runtime.start()
+        try:
+            return evaluate_project(runtime, Path(args.tests) if args.tests else settings.project / "tests")
+        finally:
+            await runtime.close()
+
+    report = asyncio.run(run())
+    text = json.dumps(report, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    summary = {k: v for k, v in report.items() if not k.endswith("errors")}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_run_actions(args: argparse.Namespace) -> int:
+    _settings(args)
+    argv = [sys.executable, "-m", "rasa_sdk", "--actions", args.actions, "--port", str(args.port)]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard", description="Switchboard customer-service bot")
+    parser.add_argument("--project", default=".", help="the bot project directory (default: current directory)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="write the demo shop bot as a new project into DIR")
+    p.add_argument("dir")
+    p.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("train", help="train the NLU model and build the knowledge index (skipped when data is unchanged)")
+    p.add_argument("--force", action="store_true", help="retrain even when the data hash is unchanged")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("index", help="build the FAISS index of past support logs")
+    p.add_argument("--logs", nargs="+", help="JSONL or CSV files with question and answer (default: data/support_logs*)")
+    p.add_argument("--out", help="output directory (default: .switchboard/models/knowledge)")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("run", help="serve the bot's HTTP API and channels")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5005)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("shell", help="chat with the bot in the terminal")
+    p.add_argument("--sender", help="conversation id (default: a new one)")
+    p.set_defaults(func=cmd_shell)
+
+    p = sub.add_parser("evaluate", help="measure the trained bot on the project's held-out tests/")
+    p.add_argument("--tests", help="directory with held_out.yml, held_out_logs.csv, out_of_scope.txt")
+    p.add_argument("--out", help="write the full JSON report here")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("run-actions", help="start a rasa-sdk action server for the project's actions")
+    p.add_argument("--actions", default="actions", help="the Python package holding the actions")
+    p.add_argument("--port", type=int, default=5055)
+    p.set_defaults(func=cmd_run_actions)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

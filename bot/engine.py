@@ -1,0 +1,210 @@
+"""One turn of the conversation: lock, tracker, nlu, policy, actions, store, reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from bot import events as ev
+from bot.actions.base import ActionRunner
+from bot.domain import DEFAULT_RESPONSE, Domain
+from bot.errors import ActionError, ActionRejected
+from bot.nlu.base import Classifier, Prediction
+from bot.nlu.payload import parse_payload
+from bot.policies.base import Decision, Policy
+from bot.storage.base import LockStore, TrackerStore
+from bot.tracker import Tracker, apply, tracker_json
+
+log = logging.getLogger(__name__)
+REPLY_KEYS = ("text", "buttons", "image", "custom", "attachment")
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    text: str
+    sender_id: str
+    input_channel: str = "rest"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    message_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class TurnResult:
+    replies: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    decision: Decision | None
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        domain: Domain,
+        classifier: Classifier,
+        policies: Sequence[Policy],
+        store: TrackerStore,
+        locks: LockStore,
+        actions: ActionRunner,
+        history_window: int,
+    ) -> None:
+        self.domain, self.classifier, self.policies = domain, classifier, list(policies)
+        self.store, self.locks, self.actions, self.window = store, locks, actions, history_window
+
+    # -- understanding -------------------------------------------------------------------
+    def _predict(self, text: str) -> Prediction:
+        payload = parse_payload(text, self.domain.intents)
+        return payload if payload is not None else self.classifier.predict([text])[0]
+
+    async def parse(self, text: str) -> Prediction:
+        return await asyncio.to_thread(self._predict, text)
+
+    def understand(self, text: str, tracker: Tracker) -> tuple[Prediction, Decision, float, float]:
+        """Classify and decide, off the event loop (both may run the encoder or FAISS)."""
+        t0 = time.perf_counter()
+        prediction = self._predict(text)
+        t1 = time.perf_counter()
+        decision = None
+        for policy in self.policies:
+            decision = policy.decide(tracker, prediction)
+            if decision is not None:
+                break
+        if decision is None:
+            decision = Decision("fallback", (DEFAULT_RESPONSE,))
+        return prediction, decision, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
+
+    # -- the turn ------------------------------------------------------------------------
+    async def handle(self, message: UserMessage) -> TurnResult:
+        async with self.locks.lock(message.sender_id):
+            started = time.perf_counter()
+            tracker = await self.store.load(message.sender_id, window=self.window)
+            new: list[dict[str, Any]] = []
+            if tracker.state.latest_event_time is None:
+                new += [ev.action("action_session_start"), ev.session_started(), ev.action("action_listen")]
+            if tracker.state.paused:  # a human has the conversation: store the message, say nothing
+                prediction = await self.parse(message.text)
+                new.append(self._user_event(message, prediction))
+                await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
+                return TurnResult([], new, None)
+
+            prediction, decision, nlu_ms, policy_ms = await asyncio.to_thread(self.understand, message.text, tracker)
+            new.append(self._user_event(message, prediction))
+            new += [ev.slot(k, v) for k, v in self.domain.slots_from_entities(list(prediction.entities)).items()]
+            if decision.deactivate_loop:
+                new.append({"event": "active_loop", "timestamp": time.time(), "name": None})
+                decision = self._after_interrupt(tracker, prediction, decision)
+            reason = self._reason(prediction, decision, nlu_ms, policy_ms)
+            replies = await self._execute(tracker, decision, prediction, new, reason)
+            new.append(ev.action("action_listen"))
+            reason["timings_ms"]["turn"] = round((time.perf_counter() - started) * 1000, 2)
+            await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
+            return TurnResult(replies, new, decision)
+
+    def _after_interrupt(self, tracker: Tracker, prediction: Prediction, decision: Decision) -> Decision:
+        for policy in self.policies:
+            if policy.name == "loop":
+                continue
+            found = policy.decide(tracker, prediction)
+            if found is not None:
+                return found
+        return Decision("fallback", (DEFAULT_RESPONSE,))
+
+    def _user_event(self, message: UserMessage, prediction: Prediction) -> dict[str, Any]:
+        return ev.user(
+            message.text,
+            prediction.parse_data(),
+            input_channel=message.input_channel,
+            metadata=message.metadata,
+            message_id=message.message_id,
+        )
+
+    @staticmethod
+    def _reason(prediction: Prediction, decision: Decision, nlu_ms: float, policy_ms: float) -> dict[str, Any]:
+        reason: dict[str, Any] = {
+            "route": decision.route,
+            "intent": prediction.intent,
+            "confidence": round(prediction.confidence, 4),
+            "ranking": [{"name": n, "confidence": round(c, 4)} for n, c in prediction.ranking[:3]],
+            "retrieval": [{"id": h.id, "score": round(h.score, 4)} for h in decision.hits],
+            "timings_ms": {"nlu": round(nlu_ms, 2), "policy": round(policy_ms, 2)},
+            **decision.details,
+        }
+        if prediction.sentiment is not None:
+            reason["sentiment"] = {"label": prediction.sentiment.label,
+                                   "confidence": round(prediction.sentiment.confidence, 4)}
+        return reason
+
+    async def _execute(
+        self,
+        tracker: Tracker,
+        decision: Decision,
+        prediction: Prediction,
+        new: list[dict[str, Any]],
+        reason: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        replies: list[dict[str, Any]] = []
+        if decision.answer is not None:
+            new.append(ev.action("action_retrieve_answer", policy=decision.route, confidence=decision.hits[0].score))
+            replies += self._say([{"text": part} for part in _split(decision.answer)], new, reason)
+        for name in decision.actions:
+            new.append(ev.action(name, policy=decision.route, confidence=prediction.confidence))
+            if name in self.domain.responses:
+                replies += self._say(self.domain.render(name, self._slots(tracker, new)), new, reason)
+                continue
+            replies += await self._run_action(name, tracker, new, reason)
+        return replies
+
+    async def _run_action(
+        self, name: str, tracker: Tracker, new: list[dict[str, Any]], reason: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        state = apply(tracker.state, new, initial_slots=self.domain.initial_slots)
+        body = tracker_json(
+            tracker.conversation_id, state, tracker.recent_events + new, initial_slots=self.domain.initial_slots
+        )
+        t0 = time.perf_counter()
+        try:
+            result = await self.actions.run(name, body, self.domain.as_dict())
+        except ActionError as exc:
+            rejected = isinstance(exc, ActionRejected)
+            log.warning("action %s %s: %s", name, "rejected" if rejected else "failed", exc)
+            reason.update(route="fallback", action_error={"action": name, "error": str(exc), "rejected": rejected})
+            if not rejected:
+                reason["escalate"] = "action_failed"
+            return self._say(self.domain.render(DEFAULT_RESPONSE, state.slots), new, reason)
+        reason["timings_ms"][name] = round((time.perf_counter() - t0) * 1000, 2)
+        messages: list[dict[str, Any]] = []
+        for response in result.responses:  # uttered before the action's events are applied
+            template = response.get("response") or response.get("template")
+            if template and template in self.domain.responses:
+                messages += self.domain.render(template, state.slots)
+            else:
+                messages.append({k: response[k] for k in REPLY_KEYS if response.get(k)})
+        replies = self._say(messages, new, reason)
+        for raw in result.events:
+            try:
+                new.append(ev.validate(raw))
+            except Exception as exc:  # a bad event from an action is dropped, loudly
+                log.error("action %s returned an invalid event %r: %s", name, raw, exc)
+        return replies
+
+    def _slots(self, tracker: Tracker, new: list[dict[str, Any]]) -> dict[str, Any]:
+        return apply(tracker.state, new, initial_slots=self.domain.initial_slots).slots
+
+    @staticmethod
+    def _say(messages: list[dict[str, Any]], new: list[dict[str, Any]], reason: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for message in messages:
+            message = {k: v for k, v in message.items() if v not in (None, [], {}, "")}
+            if not message:
+                continue
+            data = {k: v for k, v in message.items() if k != "text"}
+            new.append(ev.bot(message.get("text"), data=data, metadata={"reason": reason}))
+            out.append(message)
+        return out
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split("\n\n") if part.strip()] or [text]

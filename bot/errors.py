@@ -1,0 +1,54 @@
+"""Typed errors. The HTTP layer maps each one to a status in one place (bot/server/errors.py)."""
+
+from __future__ import annotations
+
+
+class SwitchboardError(Exception):
+    """Base class of every error Switchboard raises on purpose."""
+
+    status = 500
+
+
+class BadRequest(SwitchboardError):
+    """The client sent something we cannot accept (bad JSON, missing field, ...)."""
+
+    status = 400
+
+
+class InvalidEvent(BadRequest):
+    """An event posted to the tracker API is malformed."""
+
+
+class Unauthorized(SwitchboardError):
+    status = 401
+
+
+class NotFound(SwitchboardError):
+    status = 404
+
+
+class PayloadTooLarge(SwitchboardError):
+    status = 413
+
+
+class NotReady(SwitchboardError):
+    """A model or store is not loaded yet."""
+
+    status = 503
+
+
+class ConfigError(SwitchboardError):
+    """The bot project or settings are invalid; raised at start-up, never inside a turn."""
+
+
+class ActionError(SwitchboardError):
+    """A custom action failed or its server answered with an error."""
+
+    def __init__(self, message: str, *, action: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.action = action
+        self.http_status = status
+
+
+class ActionRejected(ActionError):
+    """The action server answered 400: the action refuses to run now."""

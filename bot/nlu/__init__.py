@@ -1,0 +1,1 @@
+"""Natural-language understanding: the Classifier protocol and its implementations."""

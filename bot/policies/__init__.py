@@ -1,0 +1,1 @@
+"""Policies decide how a turn is answered; the first one with a decision wins."""

@@ -1,0 +1,101 @@
+"""Everything a running bot holds: stores, models, actions and the engine, started and closed
+together. The server, the shell and the tests build one from Settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.actions import ActionRunner, create_runner
+from bot.domain import Domain
+from bot.engine import Engine
+from bot.errors import NotReady
+from bot.nlu.encoder import Encoder
+from bot.policies.retrieval import RetrievalPolicy
+from bot.policies.rules import LoopPolicy, RulesPolicy, load_rules
+from bot.settings import Settings
+from bot.storage.memory_lock import InMemoryLockStore
+from bot.storage.sql import SQLTrackerStore
+
+log = logging.getLogger(__name__)
+LOOP_INTERRUPTING = frozenset({"ask_human", "goodbye"})
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    domain: Domain
+    store: SQLTrackerStore
+    actions: ActionRunner
+    encoder: Encoder
+    engine: Engine | None = None
+    models: dict[str, Any] = field(default_factory=dict)
+    load_error: str | None = None
+    load_seconds: float | None = None
+
+    @classmethod
+    def create(cls, settings: Settings) -> "Runtime":
+        domain = Domain.load(settings.domain_file)
+        return cls(
+            settings=settings,
+            domain=domain,
+            store=SQLTrackerStore(settings.database_url),
+            actions=create_runner(settings),
+            encoder=Encoder(threads=settings.torch_threads),
+        )
+
+    async def open(self) -> None:
+        """Migrate and open the stores, start the action runner."""
+        await self.store.start()
+        await self.actions.start()
+
+    async def load_models(self) -> None:
+        """Load the models off the event loop; the engine exists once this returns."""
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(self._load_models)
+        except Exception as exc:
+            self.load_error = str(exc)
+            raise
+        self.load_seconds = time.perf_counter() - started
+        log.info("models loaded in %.1fs", self.load_seconds)
+
+    def _load_models(self) -> None:
+        from bot.nlu.linear import LinearClassifier
+        from knowledge.index import KnowledgeIndex
+
+        s = self.settings
+        classifier = LinearClassifier(s.nlu_model_dir, self.encoder, threshold=s.nlu_threshold)
+        index = KnowledgeIndex.load(s.knowledge_dir, self.encoder)
+        self.encoder.warm_up()
+        rules = load_rules(s.data_dir / "rules.yml", self.domain)
+        self.models = {"nlu": classifier, "knowledge": index}
+        self.engine = Engine(
+            domain=self.domain,
+            classifier=classifier,
+            policies=[
+                LoopPolicy(LOOP_INTERRUPTING, s.nlu_threshold),
+                RulesPolicy(self.domain, rules, s.nlu_threshold),
+                RetrievalPolicy(index, threshold=s.retrieval_threshold, k=s.retrieval_k),
+            ],
+            store=self.store,
+            locks=InMemoryLockStore(),
+            actions=self.actions,
+            history_window=s.history_window,
+        )
+
+    def require_engine(self) -> Engine:
+        if self.engine is None:
+            raise NotReady(self.load_error or "the models are still loading; try again in a moment")
+        return self.engine
+
+    async def start(self) -> None:
+        await self.open()
+        await self.load_models()
+
+    async def close(self) -> None:
+        await self.actions.close()
+        await self.store.close()

@@ -1,0 +1,1 @@
+"""The HTTP server: typed app keys, middlewares, the Rasa-compatible HTTP API."""

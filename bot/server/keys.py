@@ -1,0 +1,15 @@
+"""Typed aiohttp application keys: everything a handler needs hangs off the app, no globals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+SETTINGS = web.AppKey("settings", Settings)
+RUNTIME: web.AppKey["Runtime"] = web.AppKey("runtime")

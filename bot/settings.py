@@ -1,0 +1,135 @@
+"""One Settings object, built at the entry point from the bot project's files and the
+environment, then handed down. Nothing else reads files or env vars for configuration."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.errors import ConfigError
+
+SETTINGS_FILE = "switchboard.yml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in strings (as Rasa's endpoints.yml allows)."""
+    if isinstance(value, str):
+        return _ENV_REF.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v) for v in value]
+    return value
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level")
+    return _expand_env(data)
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: Path
+    database_url: str
+    api_token: str | None = None
+    nlu_threshold: float = 0.3
+    retrieval_threshold: float = 0.5
+    retrieval_k: int = 3
+    history_window: int = 30
+    max_message_chars: int = 4000
+    torch_threads: int = 1
+    action_endpoint: str | None = None
+    actions_package: str = "actions"
+    action_timeout: float = 10.0
+    cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.project / ".switchboard"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.state_dir / "models"
+
+    @property
+    def nlu_model_dir(self) -> Path:
+        return self.models_dir / "nlu"
+
+    @property
+    def knowledge_dir(self) -> Path:
+        return self.models_dir / "knowledge"
+
+    @property
+    def domain_file(self) -> Path:
+        return self.project / "domain.yml"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.project / "data"
+
+
+def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
+    """Read switchboard.yml and endpoints.yml of `project`, then the SWITCHBOARD_* env vars."""
+    root = Path(project).resolve()
+    if not (root / "domain.yml").exists():
+        raise ConfigError(f"{root} is not a bot project: it has no domain.yml (create one with `switchboard init`)")
+    own = read_yaml(root / SETTINGS_FILE)
+    endpoints = read_yaml(root / "endpoints.yml")
+    nlu = own.get("nlu") or {}
+    retrieval = own.get("retrieval") or {}
+    engine = own.get("engine") or {}
+    server = own.get("server") or {}
+    tracker_store = endpoints.get("tracker_store") or {}
+    action_endpoint = endpoints.get("action_endpoint") or {}
+
+    default_db = f"sqlite+aiosqlite:///{root / '.switchboard' / 'bot.db'}"
+    values: dict[str, Any] = {
+        "project": root,
+        "database_url": os.environ.get("SWITCHBOARD_DATABASE_URL") or tracker_store.get("url") or default_db,
+        "api_token": os.environ.get("SWITCHBOARD_API_TOKEN") or server.get("api_token") or None,
+        "nlu_threshold": float(nlu.get("threshold", Settings.nlu_threshold)),
+        "retrieval_threshold": float(retrieval.get("threshold", Settings.retrieval_threshold)),
+        "retrieval_k": int(retrieval.get("k", Settings.retrieval_k)),
+        "history_window": int(engine.get("history_window", Settings.history_window)),
+        "max_message_chars": int(engine.get("max_message_chars", Settings.max_message_chars)),
+        "torch_threads": int(os.environ.get("SWITCHBOARD_TORCH_THREADS") or engine.get("torch_threads", 1)),
+        "action_endpoint": os.environ.get("SWITCHBOARD_ACTION_ENDPOINT") or action_endpoint.get("url") or None,
+        "actions_package": engine.get("actions_package", Settings.actions_package),
+        "action_timeout": float(action_endpoint.get("timeout", Settings.action_timeout)),
+        "cors_origins": tuple(server.get("cors_origins") or Settings.cors_origins),
+        "raw": {"settings": own, "endpoints": endpoints},
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if not 0.0 <= s.nlu_threshold <= 1.0:
+        raise ConfigError(f"nlu.threshold must lie in [0, 1], got {s.nlu_threshold}")
+    if not -1.0 <= s.retrieval_threshold <= 1.0:
+        raise ConfigError(f"retrieval.threshold must lie in [-1, 1], got {s.retrieval_threshold}")
+    if s.retrieval_k < 1 or s.history_window < 1 or s.torch_threads < 1:
+        raise ConfigError("retrieval.k, engine.history_window and torch_threads must be >= 1")
+    if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            f"unsupported database URL {s.database_url.split('://')[0]}://...; "
+            "use sqlite+aiosqlite:///file.db or postgresql+asyncpg://user@host/db"
+        )

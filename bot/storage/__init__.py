@@ -1,0 +1,1 @@
+"""Conversation stores: the interfaces in base.py, one implementation per module."""

@@ -1,0 +1,122 @@
+"""The state of one conversation, derived from its events.
+
+The store keeps a snapshot of this state next to the event log (updated in the same
+transaction as every append), so loading a conversation costs the snapshot plus a
+bounded window of recent events, however long the conversation has grown.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from bot.events import Event
+
+
+@dataclass
+class State:
+    """What the engine needs to know about a conversation besides its recent events."""
+
+    slots: dict[str, Any] = field(default_factory=dict)
+    paused: bool = False
+    active_loop: str | None = None
+    latest_message: dict[str, Any] = field(default_factory=dict)
+    latest_input_channel: str | None = None
+    latest_action_name: str | None = None
+    latest_event_time: float | None = None
+    followup_action: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "slots": self.slots,
+            "paused": self.paused,
+            "active_loop": self.active_loop,
+            "latest_message": self.latest_message,
+            "latest_input_channel": self.latest_input_channel,
+            "latest_action_name": self.latest_action_name,
+            "latest_event_time": self.latest_event_time,
+            "followup_action": self.followup_action,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "State":
+        data = data or {}
+        return cls(**{k: data.get(k, v) for k, v in cls().to_json().items()})
+
+    def copy(self) -> "State":
+        return State.from_json(copy.deepcopy(self.to_json()))
+
+
+def apply(state: State, events: Iterable[Event], *, initial_slots: dict[str, Any] | None = None) -> State:
+    """Return the state after `events`; `state` itself is not changed."""
+    new = state.copy()
+    for event in events:
+        kind = event.get("event")
+        new.latest_event_time = event.get("timestamp", new.latest_event_time)
+        if kind == "user":
+            new.latest_message = {
+                "text": event.get("text"),
+                **(event.get("parse_data") or {}),
+            }
+            new.latest_input_channel = event.get("input_channel") or new.latest_input_channel
+        elif kind == "slot":
+            new.slots[event["name"]] = event.get("value")
+        elif kind == "action":
+            new.latest_action_name = event.get("name")
+            new.followup_action = None
+        elif kind == "pause":
+            new.paused = True
+        elif kind == "resume":
+            new.paused = False
+        elif kind == "active_loop":
+            new.active_loop = event.get("name") or None
+        elif kind == "followup":
+            new.followup_action = event.get("name")
+        elif kind == "reset_slots":
+            new.slots = dict(initial_slots or {})
+        elif kind == "restart":
+            new = State(slots=dict(initial_slots or {}), latest_event_time=new.latest_event_time)
+    return new
+
+
+@dataclass
+class Tracker:
+    """A conversation as the engine sees it: current state plus a window of recent events."""
+
+    conversation_id: str
+    state: State
+    recent_events: list[Event]
+
+    @property
+    def latest_message(self) -> dict[str, Any]:
+        return self.state.latest_message
+
+
+def after_restart(events: list[Event]) -> list[Event]:
+    """The events after the last `restart` (Rasa's include_events=AFTER_RESTART)."""
+    for i in range(len(events) - 1, -1, -1):
+        if events[i].get("event") == "restart":
+            return events[i + 1 :]
+    return events
+
+
+def tracker_json(
+    conversation_id: str, state: State, events: list[Event] | None, *, initial_slots: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Rasa's tracker JSON (GET /conversations/{id}/tracker, the action-server payload); every
+    slot of the domain appears, unset ones with their initial value."""
+    body: dict[str, Any] = {
+        "sender_id": conversation_id,
+        "slots": {**(initial_slots or {}), **state.slots},
+        "latest_message": state.latest_message or {"text": None, "intent": {}, "entities": []},
+        "latest_event_time": state.latest_event_time,
+        "followup_action": state.followup_action,
+        "paused": state.paused,
+        "events": events,
+        "latest_input_channel": state.latest_input_channel,
+        "active_loop": {"name": state.active_loop} if state.active_loop else {},
+        "latest_action": {"action_name": state.latest_action_name} if state.latest_action_name else {},
+        "latest_action_name": state.latest_action_name,
+    }
+    return body

@@ -1,0 +1,1 @@
+"""The knowledge base: past support logs, embedded and searched with FAISS."""

@@ -1,0 +1,69 @@
+"""Start the real aiohttp app on a free loopback port, with the real models and a real database."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app import create_app
+from bot.settings import load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, base: str, app: web.Application, session: aiohttp.ClientSession) -> None:
+        self.base, self.app, self.http = base, app, session
+
+    async def say(self, sender: str, message: str) -> list[dict[str, Any]]:
+        async with self.http.post(f"{self.base}/webhooks/rest/webhook", json={"sender": sender, "message": message}) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+    async def tracker(self, sender: str, **params: str) -> dict[str, Any]:
+        async with self.http.get(f"{self.base}/conversations/{sender}/tracker", params=params) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+
+StartServer = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+async def start_server(trained_project: Path) -> AsyncIterator[StartServer]:
+    """A factory: `await start_server(database_url=..., api_token=...)` -> a running Server."""
+    runners: list[web.AppRunner] = []
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def start(project: Path | None = None, **overrides: Any) -> Server:
+        settings = load_settings(project or trained_project, **overrides)
+        app = create_app(settings, wait_for_models=True)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        session = aiohttp.ClientSession()
+        sessions.append(session)
+        return Server(f"http://127.0.0.1:{port}", app, session)
+
+    yield start
+    for session in sessions:
+        await session.close()
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def server(start_server: StartServer, tmp_path: Path) -> Server:
+    """The shop bot on SQLite in a fresh database."""
+    return await start_server(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")

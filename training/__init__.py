@@ -1,0 +1,1 @@
+"""Training: reads bot data, writes versioned model artifacts that bot/ only loads."""

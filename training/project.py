@@ -1,0 +1,78 @@
+"""Train a bot project: the NLU model and the knowledge index, each skipped when its data
+hash is unchanged. Artifacts land in <project>/.switchboard/models/."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.nlu.encoder import Encoder
+from bot.settings import Settings
+from training.data import files_hash, load_csv, load_nlu
+
+log = logging.getLogger(__name__)
+NLU_RECIPE = "linear-1:C=10:fallback-from-logs"
+
+
+@dataclass
+class StepReport:
+    name: str
+    trained: bool
+    data_hash: str
+    detail: str
+
+
+def project_files(settings: Settings) -> dict[str, list[Path]]:
+    data = settings.data_dir
+    nlu = sorted(p for p in data.glob("nlu*.yml")) + sorted(data.glob("nlu/*.yml"))
+    logs = sorted(p for p in data.glob("support_logs*") if p.suffix in (".jsonl", ".csv"))
+    sentiment = [p for p in [data / "sentiment.csv"] if p.exists()]
+    return {"nlu": nlu, "logs": logs, "sentiment": sentiment}
+
+
+def train_nlu_step(settings: Settings, encoder: Encoder, *, force: bool = False) -> StepReport:
+    from knowledge.ingest import load_logs
+    from training.linear import stored_hash, train_linear
+
+    files = project_files(settings)
+    if not files["nlu"]:
+        raise FileNotFoundError(f"no NLU data: expected {settings.data_dir}/nlu.yml")
+    inputs = files["nlu"] + files["logs"] + files["sentiment"]
+    data_hash = files_hash(inputs, NLU_RECIPE)
+    if not force and stored_hash(settings.nlu_model_dir) == data_hash:
+        return StepReport("nlu", False, data_hash, "unchanged data: kept the trained model")
+    nlu = load_nlu(files["nlu"])
+    fallback = [e.question for e in load_logs(files["logs"])] if files["logs"] else []
+    sentiment = load_csv(files["sentiment"][0]) if files["sentiment"] else None
+    result = train_linear(
+        nlu, settings.nlu_model_dir, encoder=encoder, data_hash=data_hash,
+        fallback_questions=fallback, sentiment=sentiment,
+    )
+    acc = result.metrics.get("intent_cv_accuracy")
+    detail = f"{result.metrics['examples']} examples, {result.metrics['intents']} intents"
+    detail += f", cross-validated accuracy {acc:.3f}" if acc is not None else ""
+    return StepReport("nlu", True, data_hash, f"{detail} in {result.seconds:.1f}s")
+
+
+def build_index_step(
+    settings: Settings, encoder: Encoder, *, logs: list[Path] | None = None, out: Path | None = None,
+    force: bool = False,
+) -> StepReport:
+    from knowledge.index import KnowledgeIndex, stored_hash
+    from knowledge.ingest import load_logs
+
+    paths = logs if logs is not None else project_files(settings)["logs"]
+    out_dir = out or settings.knowledge_dir
+    data_hash = files_hash(paths, "flat-ip-1")
+    if not force and stored_hash(out_dir) == data_hash:
+        return StepReport("index", False, data_hash, "unchanged logs: kept the index")
+    entries = load_logs(paths)
+    index = KnowledgeIndex.build(entries, encoder, data_hash=data_hash)
+    index.save(out_dir)
+    return StepReport("index", True, data_hash, f"{len(entries)} support logs indexed")
+
+
+def train_project(settings: Settings, *, force: bool = False) -> list[StepReport]:
+    encoder = Encoder(threads=settings.torch_threads)
+    return [train_nlu_step(settings, encoder, force=force), build_index_step(settings, encoder, force=force)]
