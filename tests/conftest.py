@@ -4,9 +4,12 @@ failure so CI always runs them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -34,10 +37,29 @@ def port_open(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
+    """A fresh database of its own on the PostgreSQL server, dropped after the session, so
+    concurrent test runs on one server never see each other's tables."""
     if not port_open("127.0.0.1", 5432):
         missing("PostgreSQL is not listening on 127.0.0.1:5432")
-    return POSTGRES_URL
+    import asyncpg
+
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    name = f"switchboard_test_{uuid.uuid4().hex[:10]}"
+    admin = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

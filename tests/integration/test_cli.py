@@ -1,0 +1,86 @@
+"""The `switchboard` command as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import load_settings
+from training.project import train_project
+
+CLI = [sys.executable, "-m", "bot.cli"]
+
+
+def run(*args: str, cwd: Path | None = None, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
+
+
+def test_import_bot_does_not_import_torch() -> None:
+    code = (
+        "import sys, bot, bot.app, bot.cli, bot.engine, bot.runtime, knowledge.index, training.project\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'faiss', 'sklearn') "
+        "if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_help_explains_every_command() -> None:
+    top = run("--help")
+    assert top.returncode == 0
+    for command in ("init", "train", "index", "run", "shell", "evaluate", "run-actions"):
+        assert command in top.stdout
+        sub = run(command, "--help")
+        assert sub.returncode == 0 and "usage" in sub.stdout
+
+
+def test_init_writes_the_template_and_refuses_a_non_empty_dir(tmp_path: Path) -> None:
+    target = tmp_path / "mybot"
+    assert run("init", str(target)).returncode == 0
+    for name in ("domain.yml", "config.yml", "credentials.yml", "endpoints.yml", "switchboard.yml",
+                 "data/nlu.yml", "data/rules.yml", "data/support_logs.jsonl"):
+        assert (target / name).is_file(), name
+    assert not (target / ".switchboard").exists()
+    again = run("init", str(target))
+    assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_commands_outside_a_project_fail_clearly(tmp_path: Path) -> None:
+    result = run("train", cwd=tmp_path)
+    assert result.returncode == 2 and "no domain.yml" in result.stderr
+
+
+def test_run_refuses_a_public_address_without_a_token(trained_project: Path) -> None:
+    env_token = os.environ.pop("SWITCHBOARD_API_TOKEN", None)
+    try:
+        result = run("--project", str(trained_project), "run", "--host", "0.0.0.0", "--port", "5999", timeout=60)
+    finally:
+        if env_token is not None:
+            os.environ["SWITCHBOARD_API_TOKEN"] = env_token
+    assert result.returncode == 2 and "API token" in result.stderr
+
+
+def test_train_skips_unchanged_data_and_retrains_what_changed(trained_project: Path, tmp_path: Path) -> None:
+    project = tmp_path / "bot"
+    shutil.copytree(trained_project, project)
+    settings = load_settings(project)
+    assert [step.trained for step in train_project(settings)] == [False, False]
+    with (project / "data" / "nlu.yml").open("a", encoding="utf-8") as fh:
+        fh.write("- intent: thanks\n  examples: |\n    - cheers mate, much obliged\n")
+    nlu, index = train_project(settings)
+    assert nlu.trained and not index.trained
+
+
+def test_shell_chats_in_the_terminal(trained_project: Path) -> None:
+    result = run("--project", str(trained_project), "shell", stdin="hello\nwhere is NW-10002?\n/stop\n")
+    assert result.returncode == 0, result.stderr
+    assert "bot> " in result.stdout and "Northwind" in result.stdout
+    assert "NW-10002 has shipped" in result.stdout
