@@ -39,6 +39,7 @@ test: install lint-docker
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: train
+	$(BIN)/switchboard --project $(SHOP) evaluate --out bench/results/shop_evaluation.json
 	$(BIN)/python bench/turn_latency.py --project $(SHOP) --out bench/results
 
 clean:
