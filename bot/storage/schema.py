@@ -1,0 +1,90 @@
+"""The tables of the SQL tracker store, shared by the store (sql.py) and the Alembic env.
+
+The initial migration (migrations/versions/0001_initial.py) spells the same tables out
+with frozen types; tests/unit/storage/test_sql.py checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+#: The primary key of `events`: BIGINT on PostgreSQL, INTEGER on SQLite (so it aliases the
+#: rowid and autoincrements there).
+EventId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored in UTC and always read back as aware UTC.
+
+    PostgreSQL keeps the zone (TIMESTAMP WITH TIME ZONE); SQLite stores a naive UTC string,
+    which is marked as UTC again when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+
+metadata = MetaData()
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("state", JSON(), nullable=False),
+    Column("event_count", Integer(), nullable=False, default=0),
+    Index("ix_conversations_updated_at", "updated_at"),
+)
+
+# The FK column needs no index of its own: the composite indexes lead with it.
+events = Table(
+    "events",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column(
+        "conversation_id",
+        String(255),
+        ForeignKey("conversations.id", ondelete="CASCADE", name="fk_events_conversation_id"),
+        nullable=False,
+    ),
+    Column("type", String(64), nullable=False),
+    Column("timestamp", Float(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("payload", JSON(), nullable=False),
+    Index("ix_events_conversation_id_id", "conversation_id", "id"),
+    Index("ix_events_conversation_id_timestamp", "conversation_id", "timestamp"),
+)
