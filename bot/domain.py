@@ -50,6 +50,11 @@ class Domain:
         for name, variants in responses.items():
             if not isinstance(variants, list) or not variants:
                 raise ConfigError(f"response {name!r} in {path} needs a list of variants")
+            for variant in variants:
+                if not isinstance(variant, dict):
+                    raise ConfigError(
+                        f"response {name!r} in {path}: each variant must be a mapping such as `- text: ...`"
+                    )
         return cls(
             intents=intents,
             entities=[_name(e) for e in data.get("entities") or []],

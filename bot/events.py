@@ -31,6 +31,15 @@ _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
     "user_featurization": {},
     "action_execution_rejected": {"name": str},
     "entities": {},
+    # accepted and stored; the state snapshot does not replay reverts (rewind/undo) yet
+    "rewind": {},
+    "undo": {},
+    "loop_interrupted": {},
+    "reminder": {},
+    "cancel_reminder": {},
+    "export": {},
+    "agent": {},
+    "session_ended": {},
 }
 _OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "text": (str, type(None)),
@@ -60,12 +69,12 @@ def validate(raw: Any) -> Event:
         if not isinstance(value, kind) or value == "":
             raise InvalidEvent(f"event {name!r} needs a non-empty {kind.__name__} field {key!r}")
     for key, kinds in _OPTIONAL_TYPES.items():
-        if key in raw and not isinstance(raw[key], kinds):
+        if key in raw and (not isinstance(raw[key], kinds) or isinstance(raw[key], bool)):
             raise InvalidEvent(f"field {key!r} of event {name!r} has the wrong type")
     if name == "active_loop" and not isinstance(raw.get("name"), (str, type(None))):
         raise InvalidEvent("event 'active_loop' needs 'name' as a string or null")
     event = dict(raw)
-    if isinstance(event.get("timestamp"), bool) or event.get("timestamp") is None:
+    if event.get("timestamp") is None:
         event["timestamp"] = time.time()
     else:
         event["timestamp"] = float(event["timestamp"])

@@ -91,27 +91,35 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         raise ConfigError(f"{root} is not a bot project: it has no domain.yml (create one with `switchboard init`)")
     own = read_yaml(root / SETTINGS_FILE)
     endpoints = read_yaml(root / "endpoints.yml")
-    nlu = own.get("nlu") or {}
-    retrieval = own.get("retrieval") or {}
-    engine = own.get("engine") or {}
-    server = own.get("server") or {}
-    tracker_store = endpoints.get("tracker_store") or {}
-    action_endpoint = endpoints.get("action_endpoint") or {}
+    nlu, retrieval, engine, server = (_section(own, k, SETTINGS_FILE) for k in ("nlu", "retrieval", "engine", "server"))
+    tracker_store = _section(endpoints, "tracker_store", "endpoints.yml")
+    action_endpoint = _section(endpoints, "action_endpoint", "endpoints.yml")
+    env = os.environ.get
 
     default_db = f"sqlite+aiosqlite:///{root / '.switchboard' / 'bot.db'}"
     values: dict[str, Any] = {
         "project": root,
-        "database_url": os.environ.get("SWITCHBOARD_DATABASE_URL") or tracker_store.get("url") or default_db,
-        "api_token": os.environ.get("SWITCHBOARD_API_TOKEN") or server.get("api_token") or None,
-        "nlu_threshold": float(nlu.get("threshold", Settings.nlu_threshold)),
-        "retrieval_threshold": float(retrieval.get("threshold", Settings.retrieval_threshold)),
-        "retrieval_k": int(retrieval.get("k", Settings.retrieval_k)),
-        "history_window": int(engine.get("history_window", Settings.history_window)),
-        "max_message_chars": int(engine.get("max_message_chars", Settings.max_message_chars)),
-        "torch_threads": int(os.environ.get("SWITCHBOARD_TORCH_THREADS") or engine.get("torch_threads", 1)),
-        "action_endpoint": os.environ.get("SWITCHBOARD_ACTION_ENDPOINT") or action_endpoint.get("url") or None,
-        "actions_package": engine.get("actions_package", Settings.actions_package),
-        "action_timeout": float(action_endpoint.get("timeout", Settings.action_timeout)),
+        "database_url": env("SWITCHBOARD_DATABASE_URL") or tracker_store.get("url") or default_db,
+        "api_token": env("SWITCHBOARD_API_TOKEN") or server.get("api_token") or None,
+        "nlu_threshold": _number(float, "nlu.threshold", nlu.get("threshold", Settings.nlu_threshold)),
+        "retrieval_threshold": _number(
+            float, "retrieval.threshold", retrieval.get("threshold", Settings.retrieval_threshold)
+        ),
+        "retrieval_k": _number(int, "retrieval.k", retrieval.get("k", Settings.retrieval_k)),
+        "history_window": _number(
+            int, "engine.history_window", engine.get("history_window", Settings.history_window)
+        ),
+        "max_message_chars": _number(
+            int, "engine.max_message_chars", engine.get("max_message_chars", Settings.max_message_chars)
+        ),
+        "torch_threads": _number(
+            int, "torch threads", env("SWITCHBOARD_TORCH_THREADS") or engine.get("torch_threads", 1)
+        ),
+        "action_endpoint": env("SWITCHBOARD_ACTION_ENDPOINT") or action_endpoint.get("url") or None,
+        "actions_package": str(engine.get("actions_package", Settings.actions_package)),
+        "action_timeout": _number(
+            float, "action_endpoint.timeout", action_endpoint.get("timeout", Settings.action_timeout)
+        ),
         "cors_origins": tuple(server.get("cors_origins") or Settings.cors_origins),
         "raw": {"settings": own, "endpoints": endpoints},
     }
@@ -119,6 +127,22 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
     settings = Settings(**values)
     _check(settings)
     return settings
+
+
+def _section(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"`{key}` in {where} must be a mapping")
+    return value
+
+
+def _number(kind: type[int] | type[float], name: str, value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a{'n integer' if kind is int else ' number'}, got {value!r}") from None
 
 
 def _check(s: Settings) -> None:

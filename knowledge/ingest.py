@@ -45,6 +45,8 @@ def load_logs(paths: Iterable[Path]) -> list[Entry]:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ConfigError(f"{path}:{n} is not valid JSON: {exc}") from exc
+                if not isinstance(row, dict):
+                    raise ConfigError(f"{path}:{n} must be a JSON object")
                 entries.append(_entry(row, f"{path}:{n}", f"{path.stem}-{n}"))
     ids = [e.id for e in entries]
     dupes = sorted({i for i in ids if ids.count(i) > 1})

@@ -115,6 +115,8 @@ def load_jsonl(path: Path) -> NLUData:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{n} is not valid JSON: {exc}") from exc
+        if not isinstance(row, dict):
+            raise ConfigError(f"{path}:{n} must be a JSON object")
         label = row.get("intent") or row.get("label")
         if row.get("text") and label:
             data.examples.append(Example(str(row["text"]).strip(), str(label)))

@@ -1,0 +1,239 @@
+"""bot/settings.py: settings from switchboard.yml, endpoints.yml and the environment."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import Settings, load_settings, read_yaml
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "bot" / "templates" / "shop"
+ENV_VARS = (
+    "SWITCHBOARD_DATABASE_URL",
+    "SWITCHBOARD_API_TOKEN",
+    "SWITCHBOARD_TORCH_THREADS",
+    "SWITCHBOARD_ACTION_ENDPOINT",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A minimal bot project: a domain and nothing else."""
+    root = tmp_path / "bot"
+    root.mkdir()
+    (root / "domain.yml").write_text("intents: [greet]\n", encoding="utf-8")
+    return root
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+
+
+def test_template_defaults():
+    settings = load_settings(TEMPLATE)
+    assert settings.project == TEMPLATE.resolve()
+    assert settings.database_url == f"sqlite+aiosqlite:///{TEMPLATE.resolve() / '.switchboard' / 'bot.db'}"
+    assert settings.api_token is None
+    assert settings.nlu_threshold == 0.3
+    assert settings.retrieval_threshold == 0.5
+    assert settings.retrieval_k == 3
+    assert settings.history_window == 30
+    assert settings.max_message_chars == 4000
+    assert settings.torch_threads == 1
+    assert settings.action_endpoint is None
+    assert settings.actions_package == "actions"
+    assert settings.cors_origins == ("http://127.0.0.1:5005", "http://localhost:5005")
+    assert settings.domain_file == TEMPLATE.resolve() / "domain.yml"
+    assert settings.data_dir == TEMPLATE.resolve() / "data"
+    assert settings.nlu_model_dir == TEMPLATE.resolve() / ".switchboard" / "models" / "nlu"
+    assert settings.knowledge_dir == TEMPLATE.resolve() / ".switchboard" / "models" / "knowledge"
+    assert settings.raw["endpoints"]["tracker_store"]["type"] == "sql"
+
+
+def test_project_with_only_a_domain_gets_built_in_defaults(project):
+    settings = load_settings(project)
+    assert settings.database_url == f"sqlite+aiosqlite:///{project.resolve() / '.switchboard' / 'bot.db'}"
+    assert (settings.nlu_threshold, settings.retrieval_threshold, settings.retrieval_k) == (
+        Settings.nlu_threshold,
+        Settings.retrieval_threshold,
+        Settings.retrieval_k,
+    )
+    assert settings.raw == {"settings": {}, "endpoints": {}}
+
+
+def test_values_from_switchboard_yml(project):
+    write(
+        project / "switchboard.yml",
+        """
+        nlu: {threshold: 0.45}
+        retrieval: {threshold: -0.2, k: 5}
+        engine:
+          history_window: 12
+          max_message_chars: 500
+          torch_threads: 3
+          actions_package: my_actions
+        server:
+          api_token: from-file
+          cors_origins: [https://shop.example]
+        """,
+    )
+    settings = load_settings(project)
+    assert settings.nlu_threshold == 0.45
+    assert settings.retrieval_threshold == -0.2
+    assert settings.retrieval_k == 5
+    assert settings.history_window == 12
+    assert settings.max_message_chars == 500
+    assert settings.torch_threads == 3
+    assert settings.actions_package == "my_actions"
+    assert settings.api_token == "from-file"
+    assert settings.cors_origins == ("https://shop.example",)
+
+
+def test_endpoints_env_default_expansion(project, monkeypatch):
+    monkeypatch.delenv("SB_TEST_DB", raising=False)
+    monkeypatch.delenv("SB_TEST_ACTIONS", raising=False)
+    write(
+        project / "endpoints.yml",
+        """
+        tracker_store:
+          type: sql
+          url: ${SB_TEST_DB:-postgresql+asyncpg://bot@db:5432/switchboard}
+        action_endpoint:
+          url: "http://${SB_TEST_ACTIONS:-localhost}:5055/webhook"
+          timeout: 4
+        """,
+    )
+    settings = load_settings(project)
+    assert settings.database_url == "postgresql+asyncpg://bot@db:5432/switchboard"
+    assert settings.action_endpoint == "http://localhost:5055/webhook"
+    assert settings.action_timeout == 4.0
+
+    monkeypatch.setenv("SB_TEST_DB", "sqlite+aiosqlite:///elsewhere.db")
+    monkeypatch.setenv("SB_TEST_ACTIONS", "actions.internal")
+    settings = load_settings(project)
+    assert settings.database_url == "sqlite+aiosqlite:///elsewhere.db"
+    assert settings.action_endpoint == "http://actions.internal:5055/webhook"
+
+
+def test_unset_env_without_default_expands_to_empty(project, monkeypatch):
+    monkeypatch.delenv("SB_TEST_UNSET", raising=False)
+    write(project / "endpoints.yml", "tracker_store:\n  url: ${SB_TEST_UNSET}\naction_endpoint:\n  url: ${SB_TEST_UNSET}\n")
+    settings = load_settings(project)
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")  # empty URL: the default database
+    assert settings.database_url.endswith("bot.db")
+    assert settings.action_endpoint is None
+
+
+def test_read_yaml_expands_nested_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("SB_TEST_NAME", "alice")
+    monkeypatch.delenv("SB_TEST_UNSET", raising=False)
+    path = tmp_path / "x.yml"
+    write(path, "a: [\"${SB_TEST_NAME}\", {b: \"x-${SB_TEST_UNSET:-fallback}-y\"}]\nn: 3\n")
+    assert read_yaml(path) == {"a": ["alice", {"b": "x-fallback-y"}], "n": 3}
+    assert read_yaml(tmp_path / "absent.yml") == {}
+
+
+def test_env_overrides(project, monkeypatch):
+    write(project / "endpoints.yml", "tracker_store:\n  url: sqlite+aiosqlite:///from-endpoints.db\n")
+    write(project / "switchboard.yml", "server:\n  api_token: from-file\n")
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", "postgresql+asyncpg://u@127.0.0.1:5432/env")
+    monkeypatch.setenv("SWITCHBOARD_API_TOKEN", "s3cret-env")
+    settings = load_settings(project)
+    assert settings.database_url == "postgresql+asyncpg://u@127.0.0.1:5432/env"
+    assert settings.api_token == "s3cret-env"
+
+
+def test_endpoints_url_used_without_env(project):
+    write(project / "endpoints.yml", "tracker_store:\n  url: sqlite+aiosqlite:///from-endpoints.db\n")
+    assert load_settings(project).database_url == "sqlite+aiosqlite:///from-endpoints.db"
+
+
+def test_keyword_overrides(project):
+    settings = load_settings(project, nlu_threshold=0.8, api_token=None)
+    assert settings.nlu_threshold == 0.8
+    assert settings.api_token is None
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("nlu: {threshold: 1.5}", "nlu.threshold"),
+        ("nlu: {threshold: -0.1}", "nlu.threshold"),
+        ("retrieval: {threshold: 2}", "retrieval.threshold"),
+        ("retrieval: {threshold: -1.01}", "retrieval.threshold"),
+        ("retrieval: {k: 0}", "retrieval.k"),
+        ("engine: {history_window: 0}", "history_window"),
+        ("engine: {torch_threads: 0}", "torch_threads"),
+    ],
+)
+def test_invalid_numbers(project, content, message):
+    write(project / "switchboard.yml", content + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(project)
+
+
+def test_invalid_override(project):
+    with pytest.raises(ConfigError, match="nlu.threshold"):
+        load_settings(project, nlu_threshold=3.0)
+
+
+def test_non_numeric_threshold_is_config_error(project):
+    # a typo in switchboard.yml must be reported as a ConfigError naming the setting, not a ValueError
+    write(project / "switchboard.yml", "nlu:\n  threshold: high\n")
+    with pytest.raises(ConfigError, match="threshold"):
+        load_settings(project)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://root@localhost/bot", "sqlite:///plain.db", "postgresql://bot:hunter2@db/bot", "redis://localhost"],
+)
+def test_unsupported_database_url(project, monkeypatch, url):
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", url)
+    with pytest.raises(ConfigError, match="unsupported database URL") as info:
+        load_settings(project)
+    assert "hunter2" not in str(info.value)  # the message names the scheme, never the password
+    assert url.split("://")[0] in str(info.value)
+
+
+def test_missing_domain(tmp_path):
+    with pytest.raises(ConfigError, match="no domain.yml"):
+        load_settings(tmp_path)
+
+
+def test_invalid_yaml(project):
+    write(project / "switchboard.yml", "nlu: {threshold: [0.3\n")
+    with pytest.raises(ConfigError, match="switchboard.yml is not valid YAML"):
+        load_settings(project)
+
+
+def test_invalid_endpoints_yaml(project):
+    write(project / "endpoints.yml", "tracker_store:\n  url: a\n   bad: indent\n")
+    with pytest.raises(ConfigError, match="endpoints.yml is not valid YAML"):
+        load_settings(project)
+
+
+def test_top_level_must_be_a_mapping(project):
+    write(project / "switchboard.yml", "- nlu\n- retrieval\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(project)
+
+
+def test_template_copy_with_changed_thresholds(tmp_path):
+    root = tmp_path / "shop"
+    shutil.copytree(TEMPLATE, root, ignore=shutil.ignore_patterns(".switchboard"))
+    text = (root / "switchboard.yml").read_text(encoding="utf-8").replace("threshold: 0.3", "threshold: 0.6")
+    (root / "switchboard.yml").write_text(text, encoding="utf-8")
+    settings = load_settings(root)
+    assert settings.nlu_threshold == 0.6
+    assert settings.retrieval_threshold == 0.5
