@@ -14,7 +14,7 @@ from bot.engine import TurnResult, UserMessage
 from bot.runtime import Runtime
 from bot.server import api
 from bot.server.keys import RUNTIME, SETTINGS
-from bot.server.middleware import auth, errors
+from bot.server.middleware import auth, cors, errors
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ MAX_BODY = 256 * 1024
 
 
 def create_app(settings: Settings, *, channels: tuple[str, ...] = ("rest",), wait_for_models: bool = False) -> web.Application:
-    app = web.Application(middlewares=[errors, auth], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[errors, cors, auth], client_max_size=MAX_BODY)
     runtime = Runtime.create(settings)
     app[SETTINGS] = settings
     app[RUNTIME] = runtime

@@ -42,6 +42,30 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(500, "internal error; the server logged the details")
 
 
+CORS_HEADERS = "Authorization, Content-Type"
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Browsers on the allowed origins (switchboard.yml server.cors_origins) may call the API."""
+    origin = request.headers.get("Origin")
+    allowed = request.app[SETTINGS].cors_origins
+    ok = origin is not None and ("*" in allowed or origin in allowed)
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if not ok:
+            return error_response(403, f"origin {origin!r} is not allowed")
+        response: web.StreamResponse = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+    else:
+        response = await handler(request)
+    if ok and origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
 def _token_from(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):

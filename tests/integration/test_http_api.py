@@ -129,3 +129,16 @@ async def test_health_is_503_and_turns_are_refused_until_models_load(tmp_path: P
                 assert r.status == 503 and (await r.json())["error"]
     finally:
         await runner.cleanup()
+
+
+async def test_cors_allows_configured_origins_only(server: Server) -> None:
+    url = f"{server.base}/webhooks/rest/webhook"
+    preflight = {"Origin": "http://localhost:5005", "Access-Control-Request-Method": "POST"}
+    async with server.http.options(url, headers=preflight) as r:
+        assert r.status == 204
+        assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:5005"
+    async with server.http.options(url, headers={**preflight, "Origin": "http://evil.example"}) as r:
+        assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
+    body = {"sender": "cors1", "message": "hi"}
+    async with server.http.post(url, json=body, headers={"Origin": "http://evil.example"}) as r:
+        assert "Access-Control-Allow-Origin" not in r.headers
