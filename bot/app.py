@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.channels import registry
 from bot.engine import TurnResult, UserMessage
 from bot.runtime import Runtime
-from bot.server import api
+from bot.server import api, knowledge_api
 from bot.server.keys import RUNTIME, SETTINGS
 from bot.server.middleware import auth, cors, errors
 from bot.settings import Settings
@@ -33,6 +33,7 @@ def create_app(settings: Settings, *, channels: tuple[str, ...] = ("rest",), wai
     for name in channels:
         app.add_routes(registry[name]().routes(on_message))
     app.add_routes(api.routes)
+    app.add_routes(knowledge_api.routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.open()

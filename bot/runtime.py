@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from bot.actions import ActionRunner, create_runner
 from bot.domain import Domain
@@ -19,6 +18,10 @@ from bot.policies.rules import LoopPolicy, RulesPolicy, load_rules
 from bot.settings import Settings
 from bot.storage.memory_lock import InMemoryLockStore
 from bot.storage.sql import SQLTrackerStore
+from bot.nlu.linear import LinearClassifier
+from knowledge.index import KnowledgeBase
+from knowledge.store import KnowledgeStore
+from knowledge.sync import attach, follow
 
 log = logging.getLogger(__name__)
 LOOP_INTERRUPTING = frozenset({"ask_human", "goodbye"})
@@ -32,9 +35,12 @@ class Runtime:
     actions: ActionRunner
     encoder: Encoder
     engine: Engine | None = None
-    models: dict[str, Any] = field(default_factory=dict)
+    nlu: LinearClassifier | None = None
+    knowledge: KnowledgeBase | None = None
     load_error: str | None = None
     load_seconds: float | None = None
+    knowledge_store: KnowledgeStore | None = None
+    _sync: "asyncio.Task[None] | None" = None
 
     @classmethod
     def create(cls, settings: Settings) -> "Runtime":
@@ -53,26 +59,34 @@ class Runtime:
         await self.actions.start()
 
     async def load_models(self) -> None:
-        """Load the models off the event loop; the engine exists once this returns."""
+        """Load the models off the event loop, then bring the knowledge base in step with SQL;
+        the engine exists once this returns."""
         started = time.perf_counter()
         try:
-            await asyncio.to_thread(self._load_models)
+            classifier, knowledge = await asyncio.to_thread(self._load_models)
+            self.knowledge_store = KnowledgeStore(self.store.engine)
+            await attach(knowledge, self.knowledge_store)
+            self._build_engine(classifier, knowledge)
+            self._sync = asyncio.create_task(
+                follow(knowledge, self.knowledge_store, self.settings.knowledge_sync_interval)
+            )
         except Exception as exc:
             self.load_error = str(exc)
             raise
         self.load_seconds = time.perf_counter() - started
         log.info("models loaded in %.1fs", self.load_seconds)
 
-    def _load_models(self) -> None:
-        from bot.nlu.linear import LinearClassifier
-        from knowledge.index import KnowledgeIndex
-
+    def _load_models(self) -> tuple[LinearClassifier, KnowledgeBase]:
         s = self.settings
         classifier = LinearClassifier(s.nlu_model_dir, self.encoder, threshold=s.nlu_threshold)
-        index = KnowledgeIndex.load(s.knowledge_dir, self.encoder)
+        knowledge = KnowledgeBase.load(s.knowledge_dir, self.encoder)
         self.encoder.warm_up()
+        return classifier, knowledge
+
+    def _build_engine(self, classifier: LinearClassifier, index: KnowledgeBase) -> None:
+        s = self.settings
         rules = load_rules(s.data_dir / "rules.yml", self.domain)
-        self.models = {"nlu": classifier, "knowledge": index}
+        self.nlu, self.knowledge = classifier, index
         self.engine = Engine(
             domain=self.domain,
             classifier=classifier,
@@ -97,5 +111,7 @@ class Runtime:
         await self.load_models()
 
     async def close(self) -> None:
+        if self._sync is not None:
+            self._sync.cancel()
         await self.actions.close()
         await self.store.close()

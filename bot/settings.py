@@ -50,6 +50,7 @@ class Settings:
     nlu_threshold: float = 0.3
     retrieval_threshold: float = 0.5
     retrieval_k: int = 3
+    knowledge_sync_interval: float = 2.0
     history_window: int = 30
     max_message_chars: int = 4000
     torch_threads: int = 1
@@ -106,6 +107,9 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
             float, "retrieval.threshold", retrieval.get("threshold", Settings.retrieval_threshold)
         ),
         "retrieval_k": _number(int, "retrieval.k", retrieval.get("k", Settings.retrieval_k)),
+        "knowledge_sync_interval": _number(
+            float, "retrieval.sync_interval", retrieval.get("sync_interval", Settings.knowledge_sync_interval)
+        ),
         "history_window": _number(
             int, "engine.history_window", engine.get("history_window", Settings.history_window)
         ),

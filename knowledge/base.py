@@ -17,6 +17,8 @@ class Entry:
     answer: str
     intent: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    created_at: str | None = None  # ISO 8601; the newest of near-duplicates is kept
+    source: str = "logs"  # "logs" (ingested files), "api" (POST /knowledge/entries), "agent" (approved reply)
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Hit:
     question: str
     answer: str
     score: float
+    intent: str | None = None
 
 
 class Retriever(Protocol):

@@ -1,97 +1,163 @@
-"""Build, save and load the FAISS index of support-log questions (exact inner product on
-normalised vectors, i.e. cosine similarity)."""
+"""The searchable knowledge base: a FAISS index of support-log questions plus their entries.
+
+Built from files by `switchboard index` (an artifact directory: faiss.index, entries.jsonl,
+manifest.json), then kept live in the server: entries added or deleted through the API, by
+agents, or by another worker (replayed from SQL) are searchable at once. A lock serialises
+FAISS access, so searches running during an add are safe."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from bot.errors import ConfigError
 from bot.nlu.encoder import ENCODER_NAME, Encoder
 from knowledge.base import Entry, Hit
+from knowledge.vectors import VectorIndex, kind_for
 
-FORMAT_VERSION = "flat-ip-1"
+FORMAT_VERSION = "knowledge-2"
 
 
-class KnowledgeIndex:
-    """Implements `Retriever` over an in-memory FAISS IndexFlatIP."""
+class KnowledgeBase:
+    """Implements `Retriever`."""
 
-    def __init__(self, index: Any, entries: list[Entry], encoder: Encoder, manifest: dict[str, Any]) -> None:
-        self.index, self.entries, self.encoder, self.manifest = index, entries, encoder, manifest
+    def __init__(
+        self, index: VectorIndex, entries: list[Entry | None], encoder: Encoder, manifest: dict[str, Any]
+    ) -> None:
+        if index.ntotal != len(entries):
+            raise ConfigError(f"the index holds {index.ntotal} vectors for {len(entries)} entries")
+        self.index, self.encoder, self.manifest = index, encoder, manifest
+        self._rows: list[Entry | None] = list(entries)  # by FAISS position; None = deleted
+        self._where: dict[str, int] = {e.id: i for i, e in enumerate(entries) if e is not None}
+        self._dead = len(entries) - len(self._where)
+        self._lock = threading.Lock()
+        self.seq = 0  # the last SQL change applied (see knowledge/sync.py)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._where)
 
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._where
+
+    def get(self, entry_id: str) -> Entry | None:
+        with self._lock:
+            position = self._where.get(entry_id)
+            return self._rows[position] if position is not None else None
+
+    # -- building ---------------------------------------------------------------------------
     @classmethod
-    def build(cls, entries: list[Entry], encoder: Encoder, *, data_hash: str) -> "KnowledgeIndex":
-        import faiss
-
-        vectors = encoder.encode([e.question for e in entries]) if entries else np.zeros((0, 384), np.float32)
-        index = faiss.IndexFlatIP(vectors.shape[1])
+    def build(
+        cls, entries: list[Entry], encoder: Encoder, *, data_hash: str, kind: str | None = None,
+        vectors: np.ndarray | None = None, progress: bool = False, stats: dict[str, Any] | None = None,
+    ) -> "KnowledgeBase":
+        started = time.perf_counter()
+        if vectors is None:
+            vectors = encoder.encode([e.question for e in entries], progress=progress) if entries \
+                else np.zeros((0, 384), np.float32)
+        kind = kind or kind_for(len(entries))
+        index = VectorIndex.create(int(vectors.shape[1]), kind)
         index.add(vectors)
         manifest = {
-            "format": FORMAT_VERSION,
-            "encoder": ENCODER_NAME,
-            "dim": int(vectors.shape[1]),
-            "count": len(entries),
-            "data_hash": data_hash,
-            "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "format": FORMAT_VERSION, "encoder": ENCODER_NAME, "dim": int(vectors.shape[1]), "count": len(entries),
+            "kind": kind, "data_hash": data_hash, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_seconds": round(time.perf_counter() - started, 2), "ingest": stats or {},
         }
         return cls(index, entries, encoder, manifest)
 
     def save(self, out_dir: Path) -> None:
-        import faiss
-
+        """Write the artifact atomically (a temporary sibling swapped in). Live changes are in SQL."""
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-        faiss.write_index(self.index, str(tmp / "faiss.index"))
-        with (tmp / "entries.jsonl").open("w", encoding="utf-8") as fh:
-            for entry in self.entries:
-                fh.write(json.dumps(asdict(entry)) + "\n")
+        with self._lock:
+            self.index.save(tmp / "faiss.index")
+            with (tmp / "entries.jsonl").open("w", encoding="utf-8") as fh:
+                for entry in self._rows:
+                    fh.write(json.dumps(asdict(entry) if entry else None) + "\n")
         (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
 
     @classmethod
-    def load(cls, path: Path, encoder: Encoder) -> "KnowledgeIndex":
-        import faiss
-
+    def load(cls, path: Path, encoder: Encoder) -> "KnowledgeBase":
         if not (path / "manifest.json").exists():
             raise ConfigError(f"no knowledge index in {path}: run `switchboard index` (or `switchboard train`)")
         manifest = json.loads((path / "manifest.json").read_text())
-        entries = []
-        for line in (path / "entries.jsonl").read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            row["tags"] = tuple(row.get("tags") or ())
-            entries.append(Entry(**row))
-        index = faiss.read_index(str(path / "faiss.index"))
-        if index.ntotal != len(entries):
-            raise ConfigError(f"{path}: the index holds {index.ntotal} vectors for {len(entries)} entries")
-        return cls(index, entries, encoder, manifest)
+        if manifest.get("format") != FORMAT_VERSION:
+            raise ConfigError(f"{path} was built by another version: run `switchboard index --force`")
+        rows = [json.loads(line) for line in (path / "entries.jsonl").read_text(encoding="utf-8").splitlines()]
+        entries = [Entry(**{**row, "tags": tuple(row.get("tags") or ())}) if row else None for row in rows]
+        return cls(VectorIndex.load(path / "faiss.index", manifest["kind"]), entries, encoder, manifest)
 
+    @property
+    def entries(self) -> list[Entry]:
+        with self._lock:
+            return [e for e in self._rows if e is not None]
+
+    # -- searching --------------------------------------------------------------------------
     def search(self, query: str, k: int, *, vector: np.ndarray | None = None) -> list[Hit]:
-        if not self.entries:
-            return []
         if vector is None:
             vector = self.encoder.encode([query])[0]
-        scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, len(self.entries)))
-        return [
-            Hit(self.entries[i].id, self.entries[i].question, self.entries[i].answer, float(s))
-            for s, i in zip(scores[0], ids[0])
-            if i >= 0
-        ]
+        return self.search_vectors(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)[0]
+
+    def search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        results = []
+        with self._lock:
+            if not self._where:
+                return [[] for _ in range(len(vectors))]
+            scores, positions = self.index.search(vectors, k + self._dead)
+            for row_scores, row_positions in zip(scores, positions):
+                hits: list[Hit] = []
+                for score, position in zip(row_scores, row_positions):
+                    entry = self._rows[position] if position >= 0 else None
+                    if entry is not None:
+                        hits.append(Hit(entry.id, entry.question, entry.answer, float(score), entry.intent))
+                        if len(hits) == k:
+                            break
+                results.append(hits)
+        return results
+
+    # -- live changes -----------------------------------------------------------------------
+    def add(self, entries: Iterable[Entry], vectors: np.ndarray | None = None) -> None:
+        """Add or replace entries (embedding them unless `vectors` is given); searchable on return."""
+        entries = list(entries)
+        if not entries:
+            return
+        if vectors is None:
+            vectors = self.encoder.encode([e.question for e in entries])
+        with self._lock:
+            for entry in entries:
+                self._kill(entry.id)
+            base = len(self._rows)
+            self.index.add(vectors)
+            self._rows.extend(entries)
+            for offset, entry in enumerate(entries):
+                self._where[entry.id] = base + offset
+
+    def remove(self, ids: Iterable[str]) -> int:
+        with self._lock:
+            return sum(self._kill(i) for i in ids)
+
+    def _kill(self, entry_id: str) -> bool:
+        position = self._where.pop(entry_id, None)
+        if position is None:
+            return False
+        self._rows[position] = None
+        self._dead += 1
+        return True
 
 
 def stored_hash(path: Path) -> str | None:
     try:
-        return json.loads((path / "manifest.json").read_text()).get("data_hash")
+        manifest = json.loads((path / "manifest.json").read_text())
     except (OSError, ValueError):
         return None
+    return manifest.get("data_hash") if manifest.get("format") == FORMAT_VERSION else None

@@ -59,16 +59,16 @@ def build_index_step(
     settings: Settings, encoder: Encoder, *, logs: list[Path] | None = None, out: Path | None = None,
     force: bool = False,
 ) -> StepReport:
-    from knowledge.index import KnowledgeIndex, stored_hash
+    from knowledge.index import FORMAT_VERSION, KnowledgeBase, stored_hash
     from knowledge.ingest import load_logs
 
     paths = logs if logs is not None else project_files(settings)["logs"]
     out_dir = out or settings.knowledge_dir
-    data_hash = files_hash(paths, "flat-ip-1")
+    data_hash = files_hash(paths, FORMAT_VERSION)
     if not force and stored_hash(out_dir) == data_hash:
         return StepReport("index", False, data_hash, "unchanged logs: kept the index")
     entries = load_logs(paths)
-    index = KnowledgeIndex.build(entries, encoder, data_hash=data_hash)
+    index = KnowledgeBase.build(entries, encoder, data_hash=data_hash, progress=len(entries) > 5000)
     index.save(out_dir)
     return StepReport("index", True, data_hash, f"{len(entries)} support logs indexed")
 

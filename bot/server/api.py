@@ -109,8 +109,7 @@ async def parse(request: web.Request) -> web.Response:
 @routes.get("/status")
 async def status(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    nlu = runtime.models.get("nlu")
-    knowledge = runtime.models.get("knowledge")
+    nlu, knowledge = runtime.nlu, runtime.knowledge
     return web.json_response(
         {
             "model_file": str(runtime.settings.nlu_model_dir),

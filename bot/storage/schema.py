@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -87,4 +89,38 @@ events = Table(
     Column("payload", JSON(), nullable=False),
     Index("ix_events_conversation_id_id", "conversation_id", "id"),
     Index("ix_events_conversation_id_timestamp", "conversation_id", "timestamp"),
+)
+
+# -- the knowledge base: SQL is the source of truth; each worker's FAISS copy follows it ---------
+
+knowledge_entries = Table(
+    "knowledge_entries",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("question", Text(), nullable=False),
+    Column("answer", Text(), nullable=False),
+    Column("intent", String(255), nullable=True),
+    Column("tags", JSON(), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("logged_at", String(40), nullable=True),  # when the exchange happened (ISO 8601), if known
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("deleted", Boolean(), nullable=False),
+)
+
+# One row per add, change or delete, in commit order: workers replay what they have not seen.
+knowledge_changes = Table(
+    "knowledge_changes",
+    metadata,
+    Column("seq", EventId, primary_key=True, autoincrement=True),
+    Column("entry_id", String(255), nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+# Small key/value facts, e.g. the data hash of the index build imported into knowledge_entries.
+knowledge_meta = Table(
+    "knowledge_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON(), nullable=False),
 )

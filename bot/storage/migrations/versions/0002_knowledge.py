@@ -1,0 +1,48 @@
+"""The knowledge base's entries, their change log, and build facts.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "knowledge_entries",
+        sa.Column("id", sa.String(255), primary_key=True),
+        sa.Column("question", sa.Text(), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("intent", sa.String(255), nullable=True),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("logged_at", sa.String(40), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("deleted", sa.Boolean(), nullable=False),
+    )
+    op.create_table(
+        "knowledge_changes",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("entry_id", sa.String(255), nullable=False),
+        sa.Column("op", sa.String(8), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "knowledge_meta",
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.JSON(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("knowledge_meta")
+    op.drop_table("knowledge_changes")
+    op.drop_table("knowledge_entries")
