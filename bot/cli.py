@@ -58,7 +58,24 @@ def cmd_index(args: argparse.Namespace) -> int:
         force=args.force,
     )
     print(f"index: {'built' if step.trained else 'skipped'} ({step.detail})")
+    if not args.out:  # the project's own index: record its entries in the project's database too
+        imported = asyncio.run(_import_index(settings))
+        print(f"database: {'entries recorded' if imported else 'already up to date'} ({settings.database_url.split('://')[0]})")
     return 0
+
+
+async def _import_index(settings) -> bool:  # type: ignore[no-untyped-def]
+    from bot.storage.sql import SQLTrackerStore
+    from knowledge.index import KnowledgeBase
+    from knowledge.store import KnowledgeStore
+
+    store = SQLTrackerStore(settings.database_url)
+    try:
+        await store.start()
+        kb = KnowledgeBase.load(settings.knowledge_dir, encoder=None)  # type: ignore[arg-type]
+        return await KnowledgeStore(store.engine).import_build(kb.entries, kb.manifest["data_hash"])
+    finally:
+        await store.close()
 
 
 def _loopback(host: str) -> bool:
@@ -200,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        for noisy in ("faiss.loader", "sentence_transformers", "httpx", "alembic.runtime.migration"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, FileNotFoundError) as exc:
