@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if not args.verbose:
-        for noisy in ("faiss.loader", "sentence_transformers", "httpx", "alembic.runtime.migration"):
+        for noisy in ("faiss.loader", "sentence_transformers", "httpx", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
