@@ -59,18 +59,23 @@ def build_index_step(
     settings: Settings, encoder: Encoder, *, logs: list[Path] | None = None, out: Path | None = None,
     force: bool = False,
 ) -> StepReport:
+    from knowledge.dedup import drop_near
     from knowledge.index import FORMAT_VERSION, KnowledgeBase, stored_hash
-    from knowledge.ingest import load_logs
+    from knowledge.ingest import ingest
 
     paths = logs if logs is not None else project_files(settings)["logs"]
     out_dir = out or settings.knowledge_dir
     data_hash = files_hash(paths, FORMAT_VERSION)
     if not force and stored_hash(out_dir) == data_hash:
         return StepReport("index", False, data_hash, "unchanged logs: kept the index")
-    entries = load_logs(paths)
-    index = KnowledgeBase.build(entries, encoder, data_hash=data_hash, progress=len(entries) > 5000)
+    result = ingest(paths)
+    vectors = encoder.encode([e.question for e in result.entries], progress=len(result.entries) > 5000)
+    entries, vectors, near = drop_near(result.entries, vectors)
+    stats = {**result.stats, "near_duplicates": near}
+    index = KnowledgeBase.build(entries, encoder, data_hash=data_hash, vectors=vectors, stats=stats)
     index.save(out_dir)
-    return StepReport("index", True, data_hash, f"{len(entries)} support logs indexed")
+    dropped = f"{stats.get('exact_duplicates', 0)} exact and {near} near duplicates dropped"
+    return StepReport("index", True, data_hash, f"{len(entries)} entries indexed ({index.manifest['kind']}), {dropped}")
 
 
 def train_project(settings: Settings, *, force: bool = False) -> list[StepReport]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -84,3 +85,13 @@ def test_shell_chats_in_the_terminal(trained_project: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "bot> " in result.stdout and "Northwind" in result.stdout
     assert "NW-10002 has shipped" in result.stdout
+
+
+def test_index_ingests_sgd_banking_transcripts(trained_project: Path, tmp_path: Path, shared_data: Path) -> None:
+    out = tmp_path / "sgd-index"
+    result = run("--project", str(trained_project), "index", "--logs",
+                 str(shared_data / "sgd_banking" / "dev.jsonl"), "--out", str(out), timeout=300)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["count"] > 1000 and manifest["ingest"]["skipped_small_talk"] > 0
+    assert manifest["count"] == sum(1 for _ in (out / "entries.jsonl").open())
