@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from bot import events as ev
@@ -14,6 +14,7 @@ from bot.actions.base import ActionRunner
 from bot.domain import DEFAULT_RESPONSE, Domain
 from bot.errors import ActionError, ActionRejected
 from bot.nlu.base import Classifier, Prediction
+from bot.nlu.batcher import MicroBatcher
 from bot.nlu.payload import parse_payload
 from bot.policies.base import Decision, Policy
 from bot.storage.base import LockStore, TrackerStore
@@ -53,28 +54,26 @@ class Engine:
     ) -> None:
         self.domain, self.classifier, self.policies = domain, classifier, list(policies)
         self.store, self.locks, self.actions, self.window = store, locks, actions, history_window
+        self.batcher = MicroBatcher(classifier)
 
     # -- understanding -------------------------------------------------------------------
-    def _predict(self, text: str) -> Prediction:
+    def predict_now(self, text: str) -> Prediction:
+        """Classify one message in the calling thread (evaluation, scripts)."""
         payload = parse_payload(text, self.domain.intents)
         return payload if payload is not None else self.classifier.predict([text])[0]
 
     async def parse(self, text: str) -> Prediction:
-        return await asyncio.to_thread(self._predict, text)
+        """Classify one message; concurrent turns share a forward pass (micro-batching)."""
+        payload = parse_payload(text, self.domain.intents)
+        return payload if payload is not None else await self.batcher.predict(text)
 
-    def understand(self, text: str, tracker: Tracker) -> tuple[Prediction, Decision, float, float]:
-        """Classify and decide, off the event loop (both may run the encoder or FAISS)."""
-        t0 = time.perf_counter()
-        prediction = self._predict(text)
-        t1 = time.perf_counter()
-        decision = None
+    def decide(self, tracker: Tracker, prediction: Prediction) -> Decision:
+        """The first policy with a decision wins. Blocking (FAISS): call it off the loop."""
         for policy in self.policies:
             decision = policy.decide(tracker, prediction)
             if decision is not None:
-                break
-        if decision is None:
-            decision = Decision("fallback", (DEFAULT_RESPONSE,))
-        return prediction, decision, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
+                return decision
+        return Decision("fallback", (DEFAULT_RESPONSE,))
 
     # -- the turn ------------------------------------------------------------------------
     async def handle(self, message: UserMessage) -> TurnResult:
@@ -90,12 +89,16 @@ class Engine:
                 await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
                 return TurnResult([], new, None)
 
-            prediction, decision, nlu_ms, policy_ms = await asyncio.to_thread(self.understand, message.text, tracker)
+            t0 = time.perf_counter()
+            prediction = await self.parse(message.text)
+            t1 = time.perf_counter()
+            decision = await asyncio.to_thread(self.decide, tracker, prediction)
+            nlu_ms, policy_ms = (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
             new.append(self._user_event(message, prediction))
             new += [ev.slot(k, v) for k, v in self.domain.slots_from_entities(list(prediction.entities)).items()]
             if decision.deactivate_loop:
                 new.append({"event": "active_loop", "timestamp": time.time(), "name": None})
-                decision = self._after_interrupt(tracker, prediction, decision)
+                decision = await asyncio.to_thread(self._after_interrupt, tracker, prediction)
             reason = self._reason(prediction, decision, nlu_ms, policy_ms)
             replies = await self._execute(tracker, decision, prediction, new, reason)
             new.append(ev.action("action_listen"))
@@ -103,14 +106,10 @@ class Engine:
             await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
             return TurnResult(replies, new, decision)
 
-    def _after_interrupt(self, tracker: Tracker, prediction: Prediction, decision: Decision) -> Decision:
-        for policy in self.policies:
-            if policy.name == "loop":
-                continue
-            found = policy.decide(tracker, prediction)
-            if found is not None:
-                return found
-        return Decision("fallback", (DEFAULT_RESPONSE,))
+    def _after_interrupt(self, tracker: Tracker, prediction: Prediction) -> Decision:
+        """The loop was interrupted: decide again as if no loop were active."""
+        return self.decide(Tracker(tracker.conversation_id, replace(tracker.state, active_loop=None),
+                                   tracker.recent_events), prediction)
 
     def _user_event(self, message: UserMessage, prediction: Prediction) -> dict[str, Any]:
         return ev.user(

@@ -113,5 +113,7 @@ class Runtime:
     async def close(self) -> None:
         if self._sync is not None:
             self._sync.cancel()
+        if self.engine is not None:
+            await self.engine.batcher.close()
         await self.actions.close()
         await self.store.close()

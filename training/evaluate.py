@@ -20,7 +20,8 @@ def _decide(runtime: Runtime, text: str) -> tuple[str, str, str | None, float]:
     engine = runtime.require_engine()
     tracker = Tracker("evaluate", State(), [])
     started = time.perf_counter()
-    prediction, decision, _, _ = engine.understand(text, tracker)
+    prediction = engine.predict_now(text)
+    decision = engine.decide(tracker, prediction)
     ms = (time.perf_counter() - started) * 1000
     top_log = decision.hits[0].id if decision.route == "retrieval" and decision.hits else None
     return prediction.intent, decision.route, top_log, ms

@@ -1,0 +1,53 @@
+"""Micro-batching with a real (tiny, counting) classifier: concurrent messages share calls."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Sequence
+
+import pytest
+
+from bot.nlu.base import Prediction
+from bot.nlu.batcher import MicroBatcher
+
+
+class SlowEcho:
+    """A classifier whose 'intent' is the text itself; records the batch sizes it saw."""
+
+    intents = ("echo",)
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.release = threading.Event()
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        self.release.wait(5)
+        self.calls.append(len(texts))
+        if "boom" in texts:
+            raise RuntimeError("model failure")
+        return [Prediction(t, t, 1.0, ((t, 1.0),)) for t in texts]
+
+
+async def test_messages_arriving_during_a_pass_share_the_next_one() -> None:
+    clf = SlowEcho()
+    batcher = MicroBatcher(clf, max_batch=8)
+    first = asyncio.create_task(batcher.predict("m0"))
+    await asyncio.sleep(0.05)  # m0's pass is now running (blocked)
+    rest = [asyncio.create_task(batcher.predict(f"m{i}")) for i in range(1, 11)]
+    await asyncio.sleep(0.05)
+    clf.release.set()
+    results = await asyncio.gather(first, *rest)
+    assert [p.intent for p in results] == [f"m{i}" for i in range(11)]  # each gets its own answer
+    assert clf.calls == [1, 8, 2]  # a lone message at once, then batches capped at max_batch
+    await batcher.close()
+
+
+async def test_a_failing_pass_fails_its_waiters_and_the_worker_survives() -> None:
+    clf = SlowEcho()
+    clf.release.set()
+    batcher = MicroBatcher(clf)
+    with pytest.raises(RuntimeError, match="model failure"):
+        await batcher.predict("boom")
+    assert (await batcher.predict("fine")).intent == "fine"
+    await batcher.close()
