@@ -41,6 +41,7 @@ test: install lint-docker
 bench: train
 	$(BIN)/switchboard --project $(SHOP) evaluate --out bench/results/shop_evaluation.json
 	$(BIN)/python bench/turn_latency.py --project $(SHOP) --out bench/results
+	$(BIN)/python bench/parse_throughput.py --project $(SHOP) --out bench/results
 
 clean:
 	rm -rf $(VENV) $(SHOP)/.switchboard

@@ -51,10 +51,11 @@ class Engine:
         locks: LockStore,
         actions: ActionRunner,
         history_window: int,
+        max_batch: int = 32,
     ) -> None:
         self.domain, self.classifier, self.policies = domain, classifier, list(policies)
         self.store, self.locks, self.actions, self.window = store, locks, actions, history_window
-        self.batcher = MicroBatcher(classifier)
+        self.batcher = MicroBatcher(classifier, max_batch=max_batch)
 
     # -- understanding -------------------------------------------------------------------
     def predict_now(self, text: str) -> Prediction:

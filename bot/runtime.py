@@ -99,6 +99,7 @@ class Runtime:
             locks=InMemoryLockStore(),
             actions=self.actions,
             history_window=s.history_window,
+            max_batch=s.max_batch,
         )
 
     def require_engine(self) -> Engine:

@@ -54,6 +54,7 @@ class Settings:
     history_window: int = 30
     max_message_chars: int = 4000
     torch_threads: int = 1
+    max_batch: int = 32
     action_endpoint: str | None = None
     actions_package: str = "actions"
     action_timeout: float = 10.0
@@ -119,6 +120,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         "torch_threads": _number(
             int, "torch threads", env("SWITCHBOARD_TORCH_THREADS") or engine.get("torch_threads", 1)
         ),
+        "max_batch": _number(int, "engine.max_batch", env("SWITCHBOARD_MAX_BATCH") or engine.get("max_batch", 32)),
         "action_endpoint": env("SWITCHBOARD_ACTION_ENDPOINT") or action_endpoint.get("url") or None,
         "actions_package": str(engine.get("actions_package", Settings.actions_package)),
         "action_timeout": _number(
@@ -154,8 +156,8 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"nlu.threshold must lie in [0, 1], got {s.nlu_threshold}")
     if not -1.0 <= s.retrieval_threshold <= 1.0:
         raise ConfigError(f"retrieval.threshold must lie in [-1, 1], got {s.retrieval_threshold}")
-    if s.retrieval_k < 1 or s.history_window < 1 or s.torch_threads < 1:
-        raise ConfigError("retrieval.k, engine.history_window and torch_threads must be >= 1")
+    if min(s.retrieval_k, s.history_window, s.torch_threads, s.max_batch) < 1:
+        raise ConfigError("retrieval.k, engine.history_window, torch_threads and engine.max_batch must be >= 1")
     if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError(
             f"unsupported database URL {s.database_url.split('://')[0]}://...; "
