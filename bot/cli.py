@@ -163,6 +163,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
+    """`evaluate retrieval`: score a knowledge index on a labelled `text,label` CSV."""
+    from bot.nlu.encoder import Encoder
+    from knowledge.index import KnowledgeBase
+    from training.data import load_csv
+    from training.evaluate_retrieval import calibrate_threshold, evaluate_retrieval, index_calibration_set, plot_sweep
+
+    if not args.index or not args.data or not args.out:
+        raise ConfigError("evaluate retrieval needs --index DIR, --data TEST.csv and --out DIR")
+    encoder = Encoder(threads=int(os.environ.get("SWITCHBOARD_TORCH_THREADS", "1")))
+    kb = KnowledgeBase.load(Path(args.index), encoder)
+    examples = load_csv(Path(args.data)).examples
+    threshold, source = args.threshold, "--threshold"
+    if threshold is None and kb.manifest.get("threshold") is not None:
+        threshold, source = float(kb.manifest["threshold"]), "index manifest"
+    if threshold is None:
+        questions, intents, ids, vectors = index_calibration_set(kb, encoder)
+        threshold = calibrate_threshold(kb, questions, intents, ids=ids, vectors=vectors)
+        source = "leave-one-out on the index"
+    report = evaluate_retrieval(kb, [e.text for e in examples], [e.label for e in examples],
+                                threshold=threshold, encoder=encoder)
+    report["threshold_source"] = source
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    plot_sweep(report["sweep"], out / "threshold_sweep.png", threshold=threshold)
+    print(json.dumps({k: v for k, v in report.items() if k != "sweep"}, indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    return cmd_evaluate_retrieval(args) if args.what == "retrieval" else cmd_evaluate(args)
+
+
 def cmd_run_actions(args: argparse.Namespace) -> int:
     _settings(args)
     argv = [sys.executable, "-m", "rasa_sdk", "--actions", args.actions, "--port", str(args.port)]
@@ -201,9 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_shell)
 
     p = sub.add_parser("evaluate", help="measure the trained bot on the project's held-out tests/")
+    p.add_argument("what", nargs="?", choices=["project", "retrieval"], default="project",
+                   help="project (default): the bot on tests/; retrieval: a knowledge index on --data")
     p.add_argument("--tests", help="directory with held_out.yml, held_out_logs.csv, out_of_scope.txt")
-    p.add_argument("--out", help="write the full JSON report here")
-    p.set_defaults(func=cmd_evaluate)
+    p.add_argument("--out", help="write the full JSON report here (retrieval: a directory)")
+    p.add_argument("--index", help="retrieval: the knowledge index directory")
+    p.add_argument("--data", help="retrieval: a CSV with text,label (label = the intent)")
+    p.add_argument("--threshold", type=float, help="retrieval: score threshold (default: manifest, else calibrated)")
+    p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("run-actions", help="start a rasa-sdk action server for the project's actions")
     p.add_argument("--actions", default="actions", help="the Python package holding the actions")
