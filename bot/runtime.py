@@ -24,6 +24,7 @@ from knowledge.store import KnowledgeStore
 from knowledge.sync import attach, follow
 
 log = logging.getLogger(__name__)
+DEFAULT_RETRIEVAL_THRESHOLD = 0.5
 LOOP_INTERRUPTING = frozenset({"ask_human", "goodbye"})
 
 
@@ -93,7 +94,7 @@ class Runtime:
             policies=[
                 LoopPolicy(LOOP_INTERRUPTING, s.nlu_threshold),
                 RulesPolicy(self.domain, rules, s.nlu_threshold),
-                RetrievalPolicy(index, threshold=s.retrieval_threshold, k=s.retrieval_k),
+                RetrievalPolicy(index, threshold=self.retrieval_threshold(index), k=s.retrieval_k),
             ],
             store=self.store,
             locks=InMemoryLockStore(),
@@ -101,6 +102,17 @@ class Runtime:
             history_window=s.history_window,
             max_batch=s.max_batch,
         )
+
+    def retrieval_threshold(self, index: KnowledgeBase) -> float:
+        """The configured threshold, or with `threshold: auto` the index's calibrated one."""
+        if self.settings.retrieval_threshold is not None:
+            return self.settings.retrieval_threshold
+        calibrated = index.manifest.get("threshold")
+        if calibrated is None:
+            log.warning("retrieval.threshold is auto but the index has no calibrated threshold; using %s",
+                        DEFAULT_RETRIEVAL_THRESHOLD)
+            return DEFAULT_RETRIEVAL_THRESHOLD
+        return float(calibrated)
 
     def require_engine(self) -> Engine:
         if self.engine is None:

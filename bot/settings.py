@@ -48,7 +48,7 @@ class Settings:
     database_url: str
     api_token: str | None = None
     nlu_threshold: float = 0.3
-    retrieval_threshold: float = 0.5
+    retrieval_threshold: float | None = 0.5  # None ("auto"): the index's calibrated threshold
     retrieval_k: int = 3
     knowledge_sync_interval: float = 2.0
     history_window: int = 30
@@ -104,7 +104,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         "database_url": env("SWITCHBOARD_DATABASE_URL") or tracker_store.get("url") or default_db,
         "api_token": env("SWITCHBOARD_API_TOKEN") or server.get("api_token") or None,
         "nlu_threshold": _number(float, "nlu.threshold", nlu.get("threshold", Settings.nlu_threshold)),
-        "retrieval_threshold": _number(
+        "retrieval_threshold": None if retrieval.get("threshold") == "auto" else _number(
             float, "retrieval.threshold", retrieval.get("threshold", Settings.retrieval_threshold)
         ),
         "retrieval_k": _number(int, "retrieval.k", retrieval.get("k", Settings.retrieval_k)),
@@ -154,7 +154,7 @@ def _number(kind: type[int] | type[float], name: str, value: Any) -> Any:
 def _check(s: Settings) -> None:
     if not 0.0 <= s.nlu_threshold <= 1.0:
         raise ConfigError(f"nlu.threshold must lie in [0, 1], got {s.nlu_threshold}")
-    if not -1.0 <= s.retrieval_threshold <= 1.0:
+    if s.retrieval_threshold is not None and not -1.0 <= s.retrieval_threshold <= 1.0:
         raise ConfigError(f"retrieval.threshold must lie in [-1, 1], got {s.retrieval_threshold}")
     if min(s.retrieval_k, s.history_window, s.torch_threads, s.max_batch) < 1:
         raise ConfigError("retrieval.k, engine.history_window, torch_threads and engine.max_batch must be >= 1")

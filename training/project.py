@@ -7,9 +7,16 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from bot.nlu.encoder import Encoder
 from bot.settings import Settings
 from training.data import files_hash, load_csv, load_nlu
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from knowledge.index import KnowledgeBase
 
 log = logging.getLogger(__name__)
 NLU_RECIPE = "linear-1:C=10:fallback-from-logs"
@@ -73,9 +80,30 @@ def build_index_step(
     entries, vectors, near = drop_near(result.entries, vectors)
     stats = {**result.stats, "near_duplicates": near}
     index = KnowledgeBase.build(entries, encoder, data_hash=data_hash, vectors=vectors, stats=stats)
+    threshold = calibrate(index, vectors)
+    if threshold is not None:
+        index.manifest["threshold"] = threshold
+        index.manifest["threshold_method"] = "leave-one-out on the indexed entries, wrong answers <= 2 %"
     index.save(out_dir)
     dropped = f"{stats.get('exact_duplicates', 0)} exact and {near} near duplicates dropped"
     return StepReport("index", True, data_hash, f"{len(entries)} entries indexed ({index.manifest['kind']}), {dropped}")
+
+
+def calibrate(index: "KnowledgeBase", vectors: "np.ndarray") -> float | None:
+    """A retrieval threshold from the logs themselves, when they carry intents that repeat:
+    each entry asks the index (itself left out) and its top hit counts as right when the
+    intents match. Logs whose intents are one-off topics cannot calibrate: None."""
+    from collections import Counter
+
+    from training.evaluate_retrieval import calibrate_threshold
+
+    entries = index.entries
+    counts = Counter(e.intent for e in entries if e.intent)
+    shared = sum(n for n in counts.values() if n > 1)
+    if len(entries) < 50 or shared < 0.8 * len(entries):
+        return None
+    return calibrate_threshold(index, [e.question for e in entries], [e.intent or "" for e in entries],
+                               ids=[e.id for e in entries], vectors=vectors)
 
 
 def train_project(settings: Settings, *, force: bool = False) -> list[StepReport]:

@@ -95,3 +95,31 @@ def test_index_ingests_sgd_banking_transcripts(trained_project: Path, tmp_path: 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["count"] > 1000 and manifest["ingest"]["skipped_small_talk"] > 0
     assert manifest["count"] == sum(1 for _ in (out / "entries.jsonl").open())
+
+
+def test_index_calibrates_on_labelled_logs_and_evaluate_retrieval_reports(
+    trained_project: Path, tmp_path: Path, shared_data: Path
+) -> None:
+    rows = (shared_data / "bitext" / "qa_pairs.jsonl").read_text(encoding="utf-8").splitlines()
+    logs = tmp_path / "bitext_sample.jsonl"
+    logs.write_text("\n".join(rows[::12]) + "\n", encoding="utf-8")  # ~375 pairs, every intent
+    out = tmp_path / "bitext-index"
+    result = run("--project", str(trained_project), "index", "--logs", str(logs), "--out", str(out), timeout=300)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert 0.0 < manifest["threshold"] < 1.0 and "leave-one-out" in manifest["threshold_method"]
+
+    test_csv = tmp_path / "test.csv"
+    test_rows = (shared_data / "bitext" / "test.csv").read_text(encoding="utf-8").splitlines()
+    test_csv.write_text("\n".join(test_rows[:121]) + "\n", encoding="utf-8")
+    report_dir = tmp_path / "report"
+    result = run("--project", str(trained_project), "evaluate", "retrieval", "--index", str(out),
+                 "--data", str(test_csv), "--out", str(report_dir), timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((report_dir / "report.json").read_text())
+    for key in ("same_intent_at_1", "same_intent_at_5", "mrr", "threshold", "answered_rate", "wrong_rate",
+                "latency_ms_p50"):
+        assert key in report
+    assert report["threshold"] == manifest["threshold"]  # the index's calibrated threshold by default
+    assert 0.8 < report["same_intent_at_1"] <= report["same_intent_at_5"] <= 1.0
+    assert (report_dir / "threshold_sweep.png").stat().st_size > 1000

@@ -237,3 +237,11 @@ def test_template_copy_with_changed_thresholds(tmp_path):
     settings = load_settings(root)
     assert settings.nlu_threshold == 0.6
     assert settings.retrieval_threshold == 0.5
+
+
+def test_auto_retrieval_threshold_defers_to_the_index(project):
+    write(project / "switchboard.yml", "retrieval:\n  threshold: auto\n")
+    assert load_settings(project).retrieval_threshold is None
+    write(project / "switchboard.yml", "retrieval:\n  threshold: automatic\n")
+    with pytest.raises(ConfigError, match="retrieval.threshold"):
+        load_settings(project)
