@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -48,6 +49,10 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 180) 
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read() or b"{}")
+            if body.get("error"):
+                raise RuntimeError(f"the server cannot load its models: {body['error']}") from None
         except OSError:
             pass
         time.sleep(0.5)
