@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 PORT   ?= 5005
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo install train test lint-docker bench clean
+.PHONY: demo install train test lint-docker bench bench-scale clean
 
 demo: train
 	@echo ""
@@ -42,6 +42,11 @@ bench: train
 	$(BIN)/switchboard --project $(SHOP) evaluate --out bench/results/shop_evaluation.json
 	$(BIN)/python bench/turn_latency.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/parse_throughput.py --project $(SHOP) --out bench/results
+	$(BIN)/python bench/knowledge_bitext.py --out bench/results
+
+# The 100,000-entry knowledge index (about 13 minutes on 2 cores, most of it embedding).
+bench-scale: install
+	$(BIN)/python bench/knowledge_scale.py --out bench/results
 
 clean:
 	rm -rf $(VENV) $(SHOP)/.switchboard

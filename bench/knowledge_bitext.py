@@ -231,6 +231,17 @@ def main() -> int:
                               "latency_scope": "encode+search"}
     lap("vote: tune, calibrate, evaluate")
 
+    from training.project import calibrate  # what `switchboard index` does: the bot's own retrieval
+
+    bot_kb = KnowledgeBase.build(entries, encoder, data_hash="bench", kind="flat", vectors=train_v)
+    calibrated = calibrate(bot_kb, train_v)
+    assert calibrated is not None
+    results["bot (index-time calibration)"] = {
+        **evaluate_retrieval(bot_kb, test_q, test_y, threshold=calibrated[0], k=K, encoder=encoder, vectors=test_v),
+        "knob": f"w={calibrated[1]}",
+    }
+    lap("bot: calibrate at index time (train LOO) + evaluate")
+
     for r in results.values():
         r["targets_met"] = met(r)
     best = max(results, key=lambda m: (results[m]["targets_met"], results[m]["answered_rate"]))

@@ -14,16 +14,18 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from bot.errors import ConfigError
 from bot.nlu.encoder import ENCODER_NAME, Encoder
 from knowledge.base import Entry, Hit
+from knowledge.lexical import LexicalIndex, fuse
 from knowledge.vectors import VectorIndex, kind_for
 
 FORMAT_VERSION = "knowledge-2"
+HYBRID_CANDIDATES = 20  # dense candidates re-ranked by the hybrid score
 
 
 class KnowledgeBase:
@@ -38,6 +40,13 @@ class KnowledgeBase:
         self._rows: list[Entry | None] = list(entries)  # by FAISS position; None = deleted
         self._where: dict[str, int] = {e.id: i for i, e in enumerate(entries) if e is not None}
         self._dead = len(entries) - len(self._where)
+        self.lexical = LexicalIndex()
+        self.lexical.add(e.question if e is not None else "" for e in entries)
+        for position, entry in enumerate(entries):
+            if entry is None:
+                self.lexical.remove(position)
+        # with a weight, dense candidates are re-ranked by cosine fused with BM25 (set by calibration)
+        self.hybrid_weight: float | None = manifest.get("hybrid_weight")
         self._lock = threading.Lock()
         self.seq = 0  # the last SQL change applied (see knowledge/sync.py)
 
@@ -106,22 +115,31 @@ class KnowledgeBase:
     def search(self, query: str, k: int, *, vector: np.ndarray | None = None) -> list[Hit]:
         if vector is None:
             vector = self.encoder.encode([query])[0]
-        return self.search_vectors(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)[0]
+        return self.search_vectors(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, texts=[query])[0]
 
-    def search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+    def search_vectors(self, vectors: np.ndarray, k: int, *, texts: Sequence[str] | None = None) -> list[list[Hit]]:
+        """The k best entries per query vector; with `texts` and a hybrid weight, the dense
+        candidates are re-ranked by the fused score (which then is the hits' score)."""
+        hybrid = self.hybrid_weight is not None and texts is not None
+        wanted = max(k, HYBRID_CANDIDATES) if hybrid else k
         results = []
         with self._lock:
             if not self._where:
                 return [[] for _ in range(len(vectors))]
-            scores, positions = self.index.search(vectors, k + self._dead)
-            for row_scores, row_positions in zip(scores, positions):
-                hits: list[Hit] = []
-                for score, position in zip(row_scores, row_positions):
-                    entry = self._rows[position] if position >= 0 else None
-                    if entry is not None:
-                        hits.append(Hit(entry.id, entry.question, entry.answer, float(score), entry.intent))
-                        if len(hits) == k:
-                            break
+            scores, positions = self.index.search(vectors, wanted + self._dead)
+            for row, (row_scores, row_positions) in enumerate(zip(scores, positions)):
+                found = [(float(s), int(p)) for s, p in zip(row_scores, row_positions)
+                         if p >= 0 and self._rows[p] is not None][:wanted]
+                if hybrid and found:
+                    assert texts is not None and self.hybrid_weight is not None
+                    lexical = self.lexical.scores(texts[row], [p for _, p in found])
+                    fused = fuse([s for s, _ in found], lexical, self.hybrid_weight)
+                    found = sorted(((f, p) for f, (_, p) in zip(fused, found)), key=lambda x: -x[0])
+                hits = []
+                for score, position in found[:k]:
+                    entry = self._rows[position]
+                    assert entry is not None
+                    hits.append(Hit(entry.id, entry.question, entry.answer, score, entry.intent))
                 results.append(hits)
         return results
 
@@ -139,6 +157,7 @@ class KnowledgeBase:
             base = len(self._rows)
             self.index.add(vectors)
             self._rows.extend(entries)
+            self.lexical.add(e.question for e in entries)
             for offset, entry in enumerate(entries):
                 self._where[entry.id] = base + offset
 
@@ -151,6 +170,7 @@ class KnowledgeBase:
         if position is None:
             return False
         self._rows[position] = None
+        self.lexical.remove(position)
         self._dead += 1
         return True
 

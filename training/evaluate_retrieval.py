@@ -145,14 +145,14 @@ def search_latency(
         encoder.encode([questions[0]] if count else ["warm up"])
         for text in questions[:count]:
             started = time.perf_counter()
-            kb.search_vectors(encoder.encode([text]), k)
+            kb.search_vectors(encoder.encode([text]), k, texts=[text])
             samples.append((time.perf_counter() - started) * 1000)
         scope = "encode+search"
     else:
         assert vectors is not None
-        for row in vectors[:count]:
+        for text, row in zip(questions, vectors[:count]):
             started = time.perf_counter()
-            kb.search_vectors(row.reshape(1, -1), k)
+            kb.search_vectors(row.reshape(1, -1), k, texts=[text])
             samples.append((time.perf_counter() - started) * 1000)
         scope = "search"
     return {**percentiles(samples), "latency_queries": count, "latency_scope": scope}
@@ -169,7 +169,8 @@ def evaluate_retrieval(
     if vectors is None:
         encoder = _encoder(kb, encoder)
         vectors = encoder.encode(list(questions))
-    report = summarize(rankings_of(kb.search_vectors(vectors, k)), intents, threshold=threshold, max_wrong=max_wrong)
+    hits = kb.search_vectors(vectors, k, texts=list(questions))
+    report = summarize(rankings_of(hits), intents, threshold=threshold, max_wrong=max_wrong)
     report["k"] = k
     report.update(search_latency(kb, questions, k=k, encoder=encoder, vectors=vectors, limit=latency_queries))
     return report
@@ -179,7 +180,7 @@ def leave_one_out_hits(
     kb: "KnowledgeBase", vectors: np.ndarray, ids: Sequence[str | None], questions: Sequence[str], k: int
 ) -> list[list[Hit]]:
     """Search each vector for k+1 hits and drop the query's own entry (by id, else by same question)."""
-    rows = kb.search_vectors(vectors, k + 1)
+    rows = kb.search_vectors(vectors, k + 1, texts=list(questions))
     kept = []
     for own_id, question, hits in zip(ids, questions, rows):
         if own_id is not None:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NLU_RECIPE = "linear-1:C=10:fallback-from-logs"
+HYBRID_WEIGHTS = (1.0, 0.9, 0.85, 0.8, 0.7)  # weight of the cosine against normalised BM25
+CALIBRATION_SAMPLE = 3000
 
 
 @dataclass
@@ -80,30 +82,47 @@ def build_index_step(
     entries, vectors, near = drop_near(result.entries, vectors)
     stats = {**result.stats, "near_duplicates": near}
     index = KnowledgeBase.build(entries, encoder, data_hash=data_hash, vectors=vectors, stats=stats)
-    threshold = calibrate(index, vectors)
-    if threshold is not None:
-        index.manifest["threshold"] = threshold
-        index.manifest["threshold_method"] = "leave-one-out on the indexed entries, wrong answers <= 2 %"
+    calibrated = calibrate(index, vectors)
+    if calibrated is not None:
+        index.manifest["threshold"], index.manifest["hybrid_weight"] = calibrated
+        index.manifest["threshold_method"] = (
+            "leave-one-out on the indexed entries: hybrid weight by same-intent@1, then the lowest "
+            "threshold with wrong answers <= 2 %"
+        )
     index.save(out_dir)
     dropped = f"{stats.get('exact_duplicates', 0)} exact and {near} near duplicates dropped"
     return StepReport("index", True, data_hash, f"{len(entries)} entries indexed ({index.manifest['kind']}), {dropped}")
 
 
-def calibrate(index: "KnowledgeBase", vectors: "np.ndarray") -> float | None:
-    """A retrieval threshold from the logs themselves, when they carry intents that repeat:
-    each entry asks the index (itself left out) and its top hit counts as right when the
-    intents match. Logs whose intents are one-off topics cannot calibrate: None."""
+def calibrate(index: "KnowledgeBase", vectors: "np.ndarray") -> tuple[float, float | None] | None:
+    """Retrieval settings from the logs themselves, when they carry intents that repeat: each
+    entry asks the index (itself left out) and its top hit is right when the intents match.
+    Picks the hybrid weight (1.0 = dense only) with the best same-intent@1, then the lowest
+    threshold with <= 2 % wrong answers. Logs whose intents are one-off topics: None."""
     from collections import Counter
 
-    from training.evaluate_retrieval import calibrate_threshold
+    import numpy as np
+
+    from training.evaluate_retrieval import _top, leave_one_out_hits, lowest_threshold, rankings_of
 
     entries = index.entries
     counts = Counter(e.intent for e in entries if e.intent)
-    shared = sum(n for n in counts.values() if n > 1)
-    if len(entries) < 50 or shared < 0.8 * len(entries):
+    if len(entries) < 50 or sum(n for n in counts.values() if n > 1) < 0.8 * len(entries):
         return None
-    return calibrate_threshold(index, [e.question for e in entries], [e.intent or "" for e in entries],
-                               ids=[e.id for e in entries], vectors=vectors)
+    picked = np.random.default_rng(13).permutation(len(entries))[:CALIBRATION_SAMPLE]
+    sample = [entries[i] for i in picked]
+    questions, intents, ids = [e.question for e in sample], [e.intent or "" for e in sample], [e.id for e in sample]
+    best: tuple[float, float, float | None] | None = None  # (same@1, threshold, weight)
+    for weight in HYBRID_WEIGHTS:
+        index.hybrid_weight = weight
+        hits = leave_one_out_hits(index, vectors[picked], ids, questions, 5)
+        scores, correct = _top(rankings_of(hits), intents)
+        same = float(np.mean(correct))
+        if best is None or same > best[0] + 0.001:  # prefer the simpler (dense-heavier) weight on ties
+            best = (same, lowest_threshold(scores, correct), weight)
+    assert best is not None
+    index.hybrid_weight = best[2] if best[2] != 1.0 else None
+    return best[1], index.hybrid_weight
 
 
 def train_project(settings: Settings, *, force: bool = False) -> list[StepReport]:
