@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, MutableMapping
 
 from bot.errors import ConfigError
+from bot.jsonl import read_jsonl
 from knowledge.base import Entry
 from knowledge.clean import normalise, redact
 from knowledge.dedup import drop_exact
@@ -52,19 +53,6 @@ def _entry(row: dict[str, Any], where: str, fallback_id: str) -> Entry:
     )
 
 
-def _json_records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{n} is not valid JSON: {exc}") from exc
-        if not isinstance(row, dict):
-            raise ConfigError(f"{path}:{n} must be a JSON object")
-        yield n, row
-
-
 def is_transcript(row: dict[str, Any]) -> bool:
     """A transcript record: a whole conversation (`turns`) or one turn of it (`conversation_id` and `turn`)."""
     return "turns" in row or ("conversation_id" in row and "turn" in row)
@@ -96,7 +84,7 @@ def _load(paths: Iterable[Path], stats: MutableMapping[str, int]) -> list[Entry]
             entries.extend(load_transcripts(path, stats=stats))
             continue
         else:
-            rows = [_entry(row, f"{path}:{n}", f"{path.stem}-{n}") for n, row in _json_records(path)]
+            rows = [_entry(row, f"{path}:{n}", f"{path.stem}-{n}") for n, row in read_jsonl(path)]
         stats["read"] = stats.get("read", 0) + len(rows)
         entries.extend(rows)
     dupes = sorted(i for i, count in Counter(e.id for e in entries).items() if count > 1)

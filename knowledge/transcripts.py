@@ -14,12 +14,12 @@ customer fragments that only make sense in context ("In checking.", "To Amir.").
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, MutableMapping
 
 from bot.errors import ConfigError
+from bot.jsonl import read_jsonl
 from knowledge.base import Entry
 
 CUSTOMER_ROLES = frozenset({"customer", "user", "client", "human"})
@@ -144,16 +144,8 @@ def load_transcripts(path: Path, *, stats: MutableMapping[str, int] | None = Non
     if not path.exists():
         raise ConfigError(f"transcript file {path} does not exist")
     conversations: dict[str, list[tuple[int, str, str, dict[str, Any], str]]] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, record in read_jsonl(path):
         where = f"{path}:{n}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where} is not valid JSON: {exc}") from exc
-        if not isinstance(record, dict):
-            raise ConfigError(f"{where} must be a JSON object")
         conv = str(record.get("conversation_id") or record.get("id") or "").strip()
         if not conv:
             raise ConfigError(f"{where}: a transcript record needs a conversation_id")

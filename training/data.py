@@ -13,6 +13,7 @@ from typing import Iterable
 import yaml
 
 from bot.errors import ConfigError
+from bot.jsonl import read_jsonl
 
 # [text](entity), [text](entity:value), [text]{"entity": ..., "value": ...}
 _ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\((?P<paren>[^)]+)\)|(?P<json>\{[^}]*\}))")
@@ -108,15 +109,7 @@ def load_csv(path: Path, text_col: str = "text", label_col: str = "label") -> NL
 
 def load_jsonl(path: Path) -> NLUData:
     data = NLUData()
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{n} is not valid JSON: {exc}") from exc
-        if not isinstance(row, dict):
-            raise ConfigError(f"{path}:{n} must be a JSON object")
+    for _, row in read_jsonl(path):
         label = row.get("intent") or row.get("label")
         if row.get("text") and label:
             data.examples.append(Example(str(row["text"]).strip(), str(label)))
