@@ -13,7 +13,7 @@ from bot.actions.base import RASA_PROTOCOL_VERSION
 from bot.errors import BadRequest, InvalidEvent, PayloadTooLarge
 from bot.server.keys import RUNTIME, SETTINGS
 from bot.server.requests import json_body, json_object
-from bot.tracker import after_restart, tracker_json
+from bot.tracker import State, after_restart, apply, tracker_json
 
 INCLUDE_EVENTS = ("ALL", "APPLIED", "AFTER_RESTART", "NONE")
 routes = web.RouteTableDef()
@@ -43,8 +43,6 @@ async def _tracker(request: web.Request, cid: str) -> dict[str, Any]:
     if include != "NONE" or until is not None:
         all_events = await runtime.store.events(cid, until=until)
         if until is not None:  # the state as it was at `until`
-            from bot.tracker import State, apply
-
             state = apply(State(), all_events, initial_slots=runtime.domain.initial_slots)
         if include != "NONE":
             events = all_events if include == "ALL" else after_restart(all_events)
