@@ -106,6 +106,11 @@ class KnowledgeBase:
         entries = [Entry(**{**row, "tags": tuple(row.get("tags") or ())}) if row else None for row in rows]
         return cls(VectorIndex.load(path / "faiss.index", manifest["kind"]), entries, encoder, manifest)
 
+    def vectors_by_question(self) -> dict[str, np.ndarray]:
+        """The stored vector of every live question (to reuse instead of embedding again)."""
+        with self._lock:
+            return {e.question: self.index.index.reconstruct(p) for p, e in enumerate(self._rows) if e is not None}
+
     @property
     def entries(self) -> list[Entry]:
         with self._lock:

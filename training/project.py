@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from bot.nlu.encoder import Encoder
+from bot.nlu.encoder import ENCODER_NAME, Encoder
 from bot.settings import Settings
 from training.data import files_hash, load_csv, load_nlu
 
@@ -78,9 +78,9 @@ def build_index_step(
     if not force and stored_hash(out_dir) == data_hash:
         return StepReport("index", False, data_hash, "unchanged logs: kept the index")
     result = ingest(paths)
-    vectors = encoder.encode([e.question for e in result.entries], progress=len(result.entries) > 5000)
+    vectors, embedded = embed_questions([e.question for e in result.entries], encoder, previous=out_dir)
     entries, vectors, near = drop_near(result.entries, vectors)
-    stats = {**result.stats, "near_duplicates": near}
+    stats = {**result.stats, "near_duplicates": near, "questions_embedded": embedded}
     index = KnowledgeBase.build(entries, encoder, data_hash=data_hash, vectors=vectors, stats=stats)
     calibrated = calibrate(index, vectors)
     if calibrated is not None:
@@ -92,6 +92,31 @@ def build_index_step(
     index.save(out_dir)
     dropped = f"{stats.get('exact_duplicates', 0)} exact and {near} near duplicates dropped"
     return StepReport("index", True, data_hash, f"{len(entries)} entries indexed ({index.manifest['kind']}), {dropped}")
+
+
+def embed_questions(questions: list[str], encoder: Encoder, *, previous: Path) -> tuple["np.ndarray", int]:
+    """Vectors for `questions`: each distinct text embedded once, and texts that the previous
+    build at `previous` already embedded (same encoder) reused, so a re-index after a small
+    change costs seconds, not the full embedding pass. Returns the vectors and how many texts
+    were embedded this time."""
+    import numpy as np
+
+    from bot.errors import ConfigError
+    from knowledge.index import KnowledgeBase
+
+    known: dict[str, np.ndarray] = {}
+    try:
+        old = KnowledgeBase.load(previous, encoder)
+        if old.manifest.get("encoder") == ENCODER_NAME:
+            known = old.vectors_by_question()
+    except (ConfigError, OSError, ValueError):
+        pass  # no usable previous build: embed everything
+    todo = sorted({q for q in questions if q not in known})
+    if todo:
+        known.update(zip(todo, encoder.encode(todo, progress=len(todo) > 5000)))
+    dim = len(next(iter(known.values()))) if known else 384
+    vectors = np.stack([known[q] for q in questions]) if questions else np.zeros((0, dim), np.float32)
+    return vectors.astype(np.float32), len(todo)
 
 
 def calibrate(index: "KnowledgeBase", vectors: "np.ndarray") -> tuple[float, float | None] | None:

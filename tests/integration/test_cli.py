@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 
 from bot.settings import load_settings
 from training.project import train_project
@@ -122,3 +123,30 @@ def test_index_calibrates_on_labelled_logs_and_evaluate_retrieval_reports(
     assert report["threshold"] == manifest["threshold"]  # the index's calibrated threshold by default
     assert 0.8 < report["same_intent_at_1"] <= report["same_intent_at_5"] <= 1.0
     assert (report_dir / "threshold_sweep.png").stat().st_size > 1000
+
+
+def test_reindex_embeds_only_new_questions(trained_project: Path, tmp_path: Path) -> None:
+    project = tmp_path / "bot"
+    shutil.copytree(trained_project, project)
+    settings = load_settings(project)
+    from bot.nlu.encoder import Encoder
+    from training.project import build_index_step
+
+    encoder = Encoder()
+    with (project / "data" / "support_logs.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"id": "log-new", "question": "Do you deliver on public holidays?",
+                             "answer": "No, but parcels move again the next working day."}) + "\n")
+    step = build_index_step(settings, encoder)
+    manifest = json.loads((settings.knowledge_dir / "manifest.json").read_text())
+    assert step.trained and manifest["ingest"]["questions_embedded"] == 1
+    assert manifest["count"] == manifest["ingest"]["kept"]
+    fresh = build_index_step(settings, encoder, out=tmp_path / "from-scratch")
+    assert fresh.trained
+    scratch = json.loads((tmp_path / "from-scratch" / "manifest.json").read_text())
+    assert scratch["ingest"]["questions_embedded"] == manifest["count"]  # same content, all embedded
+    from knowledge.index import KnowledgeBase
+
+    reused = KnowledgeBase.load(settings.knowledge_dir, encoder).vectors_by_question()
+    embedded = KnowledgeBase.load(tmp_path / "from-scratch", encoder).vectors_by_question()
+    assert reused.keys() == embedded.keys()
+    assert all(np.allclose(reused[q], embedded[q], atol=1e-5) for q in reused)
