@@ -16,7 +16,9 @@ from bot.nlu.encoder import Encoder
 from bot.policies.retrieval import RetrievalPolicy
 from bot.policies.rules import LoopPolicy, RulesPolicy, load_rules
 from bot.settings import Settings
+from bot.storage.base import LockStore
 from bot.storage.memory_lock import InMemoryLockStore
+from bot.storage.redis_lock import RedisLockStore
 from bot.storage.sql import SQLTrackerStore
 from bot.nlu.linear import LinearClassifier
 from knowledge.index import KnowledgeBase
@@ -35,6 +37,7 @@ class Runtime:
     store: SQLTrackerStore
     actions: ActionRunner
     encoder: Encoder
+    locks: LockStore
     engine: Engine | None = None
     nlu: LinearClassifier | None = None
     knowledge: KnowledgeBase | None = None
@@ -52,6 +55,7 @@ class Runtime:
             store=SQLTrackerStore(settings.database_url),
             actions=create_runner(settings),
             encoder=Encoder(threads=settings.torch_threads),
+            locks=RedisLockStore(settings.lock_store_url) if settings.lock_store_url else InMemoryLockStore(),
         )
 
     async def open(self) -> None:
@@ -97,7 +101,7 @@ class Runtime:
                 RetrievalPolicy(index, threshold=self.retrieval_threshold(index), k=s.retrieval_k),
             ],
             store=self.store,
-            locks=InMemoryLockStore(),
+            locks=self.locks,
             actions=self.actions,
             history_window=s.history_window,
             max_batch=s.max_batch,
@@ -129,4 +133,6 @@ class Runtime:
         if self.engine is not None:
             await self.engine.batcher.close()
         await self.actions.close()
+        if isinstance(self.locks, RedisLockStore):
+            await self.locks.close()
         await self.store.close()

@@ -56,6 +56,7 @@ class Settings:
     torch_threads: int = 1
     max_batch: int = 32
     action_endpoint: str | None = None
+    lock_store_url: str | None = None  # redis://... shares conversation locks between workers
     actions_package: str = "actions"
     action_timeout: float = 10.0
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
@@ -95,6 +96,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
     endpoints = read_yaml(root / "endpoints.yml")
     nlu, retrieval, engine, server = (_section(own, k, SETTINGS_FILE) for k in ("nlu", "retrieval", "engine", "server"))
     tracker_store = _section(endpoints, "tracker_store", "endpoints.yml")
+    lock_store = _section(endpoints, "lock_store", "endpoints.yml")
     action_endpoint = _section(endpoints, "action_endpoint", "endpoints.yml")
     env = os.environ.get
 
@@ -121,6 +123,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
             int, "torch threads", env("SWITCHBOARD_TORCH_THREADS") or engine.get("torch_threads", 1)
         ),
         "max_batch": _number(int, "engine.max_batch", env("SWITCHBOARD_MAX_BATCH") or engine.get("max_batch", 32)),
+        "lock_store_url": env("SWITCHBOARD_LOCK_STORE_URL") or lock_store.get("url") or None,
         "action_endpoint": env("SWITCHBOARD_ACTION_ENDPOINT") or action_endpoint.get("url") or None,
         "actions_package": str(engine.get("actions_package", Settings.actions_package)),
         "action_timeout": _number(

@@ -23,3 +23,26 @@ async def test_conversation_on_postgres_survives_a_restart(start_server: StartSe
     assert tracker["slots"]["order_number"] == "NW-10002"
     async with again.http.get(f"{again.base}/health") as r:
         assert r.status == 200
+
+
+@pytest.mark.postgres
+async def test_two_workers_with_redis_locks_keep_one_conversation_in_order(
+    start_server: StartServer, postgres_url: str
+) -> None:
+    import asyncio
+
+    from tests.conftest import missing, port_open
+
+    if not port_open("127.0.0.1", 6379):
+        missing("Redis is not listening on 127.0.0.1:6379")
+    redis_url = "redis://127.0.0.1:6379/15"
+    workers = [await start_server(database_url=postgres_url, lock_store_url=redis_url) for _ in range(2)]
+    sender = f"rl-{uuid.uuid4().hex[:8]}"
+    messages = [f"thanks, message {i}" for i in range(8)]
+    await asyncio.gather(*(workers[i % 2].say(sender, m) for i, m in enumerate(messages)))
+    events = (await workers[0].tracker(sender, include_events="ALL"))["events"]
+    users = [e["text"] for e in events if e["event"] == "user"]
+    assert sorted(users) == sorted(messages)
+    # turns never overlapped: every event was made after all the events stored before it
+    stamps = [e["timestamp"] for e in events]
+    assert stamps == sorted(stamps)
