@@ -90,22 +90,41 @@ class Engine:
                 await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
                 return TurnResult([], new, None)
 
-            t0 = time.perf_counter()
-            prediction = await self.parse(message.text)
-            t1 = time.perf_counter()
-            decision = await asyncio.to_thread(self.decide, tracker, prediction)
-            nlu_ms, policy_ms = (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
-            new.append(self._user_event(message, prediction))
-            new += [ev.slot(k, v) for k, v in self.domain.slots_from_entities(list(prediction.entities)).items()]
-            if decision.deactivate_loop:
-                new.append({"event": "active_loop", "timestamp": time.time(), "name": None})
-                decision = await asyncio.to_thread(self._after_interrupt, tracker, prediction)
-            reason = self._reason(prediction, decision, nlu_ms, policy_ms)
-            replies = await self._execute(tracker, decision, prediction, new, reason)
+            mark = len(new)
+            try:
+                replies, reason, decision = await self._respond(message, tracker, new)
+            except Exception as exc:  # a bug or an outage inside the turn: answer, flag, keep the message
+                log.exception("turn failed for conversation %s", message.sender_id)
+                user = next((e for e in new[mark:] if e["event"] == "user"), None)
+                del new[mark:]  # nothing half-done is stored: only the message and the apology
+                new.append(user or ev.user(message.text, {"text": message.text, "intent": {}, "entities": []},
+                                           input_channel=message.input_channel, metadata=message.metadata,
+                                           message_id=message.message_id))
+                reason = {"route": "fallback", "error": f"{type(exc).__name__}: {exc}", "escalate": "turn_failed",
+                          "timings_ms": {}}
+                replies, decision = self._say(self.domain.render(DEFAULT_RESPONSE, {}), new, reason), None
             new.append(ev.action("action_listen"))
             reason["timings_ms"]["turn"] = round((time.perf_counter() - started) * 1000, 2)
             await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
             return TurnResult(replies, new, decision)
+
+    async def _respond(
+        self, message: UserMessage, tracker: Tracker, new: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], Decision]:
+        """Understand, decide and act; the events go to `new`."""
+        t0 = time.perf_counter()
+        prediction = await self.parse(message.text)
+        t1 = time.perf_counter()
+        decision = await asyncio.to_thread(self.decide, tracker, prediction)
+        nlu_ms, policy_ms = (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
+        new.append(self._user_event(message, prediction))
+        new += [ev.slot(k, v) for k, v in self.domain.slots_from_entities(list(prediction.entities)).items()]
+        if decision.deactivate_loop:
+            new.append({"event": "active_loop", "timestamp": time.time(), "name": None})
+            decision = await asyncio.to_thread(self._after_interrupt, tracker, prediction)
+        reason = self._reason(prediction, decision, nlu_ms, policy_ms)
+        replies = await self._execute(tracker, decision, prediction, new, reason)
+        return replies, reason, decision
 
     def _after_interrupt(self, tracker: Tracker, prediction: Prediction) -> Decision:
         """The loop was interrupted: decide again as if no loop were active."""

@@ -121,3 +121,26 @@ async def test_blank_line_in_a_response_splits_it_into_messages(server: Server) 
     intent = split[0].removeprefix("utter_")
     replies = await server.say("c10", f"/{intent}")
     assert len(replies) >= 2
+
+
+async def test_a_failure_inside_the_turn_apologises_flags_and_keeps_the_message(server: Server) -> None:
+    from bot.server.keys import RUNTIME
+
+    engine = server.app[RUNTIME].require_engine()
+    original = engine.decide
+
+    def broken(*args: object) -> object:  # fault injection: the knowledge base is down
+        raise RuntimeError("FAISS exploded")
+
+    engine.decide = broken  # type: ignore[method-assign]
+    try:
+        replies = await server.say("f1", "do you sell gift cards?")
+    finally:
+        engine.decide = original  # type: ignore[method-assign]
+    assert "not sure" in texts(replies).lower()
+    tracker = await server.tracker("f1")
+    users = [e for e in tracker["events"] if e["event"] == "user"]
+    assert users[-1]["text"] == "do you sell gift cards?"
+    reason = [e for e in tracker["events"] if e["event"] == "bot"][-1]["metadata"]["reason"]
+    assert reason["escalate"] == "turn_failed" and "FAISS exploded" in reason["error"]
+    assert "gift card" in texts(await server.say("f1", "do you sell gift cards?")).lower()  # and it recovers
