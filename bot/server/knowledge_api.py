@@ -17,6 +17,7 @@ from bot.errors import BadRequest, NotFound
 from bot.server.keys import RUNTIME
 from bot.server.requests import json_object
 from knowledge.base import Entry
+from knowledge.ingest import clean_entry
 
 routes = web.RouteTableDef()
 MAX_QUESTION, MAX_ANSWER, MAX_TAGS = 1000, 10_000, 20
@@ -49,14 +50,15 @@ def parse_entry(body: dict[str, Any], *, source: str) -> Entry:
     created_at = body.get("created_at")
     if created_at is not None and not isinstance(created_at, str):
         raise BadRequest("'created_at' must be an ISO 8601 string")
-    return Entry(
+    entry = Entry(
         id=entry_id, question=_text(body, "question", MAX_QUESTION), answer=_text(body, "answer", MAX_ANSWER),
         intent=intent or None, tags=tuple(tags), created_at=created_at, source=source,
     )
+    return clean_entry(entry, {})  # normalised and PII-redacted, as ingested logs are
 
 
 async def add_entry(request: web.Request, entry: Entry) -> dict[str, Any]:
-    """Store, then index; shared by the API and the agent console's "approve as answer"."""
+    """Store, then index (the entry is already validated and redacted by parse_entry)."""
     runtime = request.app[RUNTIME]
     runtime.require_engine()
     assert runtime.knowledge is not None and runtime.knowledge_store is not None

@@ -115,3 +115,12 @@ async def test_searches_running_during_adds_are_safe(server: Server) -> None:
     assert all("gift card" in answer_of(r).lower() for r in results[:10])
     assert results[10:] == [201] * 10
     assert "Product 7 is dishwasher safe." in answer_of(await server.say("s99", "is product 7 dishwasher safe?"))
+
+
+async def test_personal_data_in_an_entry_is_redacted_before_it_is_stored(server: Server) -> None:
+    body = {"id": "pii", "question": "Can you email me at ada@example.com about my refund?",
+            "answer": "Sure, we wrote to you; or call us on +44 20 7946 0958."}
+    status, created = await post_entry(server, body)
+    assert status == 201
+    assert created["entry"]["question"] == "Can you email me at {{EMAIL}} about my refund?"
+    assert "{{PHONE}}" in created["entry"]["answer"] and "7946" not in created["entry"]["answer"]
