@@ -38,7 +38,9 @@ lint-docker: install
 test: install lint-docker
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# About 35 minutes on 2 cores, most of it the two BANKING77 fine-tunes of bench/nlu_bench.py.
 bench: train
+	$(BIN)/python bench/nlu_bench.py --out bench/results
 	$(BIN)/switchboard --project $(SHOP) evaluate --out bench/results/shop_evaluation.json
 	$(BIN)/python bench/turn_latency.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/parse_throughput.py --project $(SHOP) --out bench/results

@@ -40,6 +40,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from training.project import train_project
 
+    if args.what == "nlu":
+        from training.commands import train_nlu_command
+
+        return train_nlu_command(args)
     for step in train_project(_settings(args), force=args.force):
         print(f"{step.name}: {'trained' if step.trained else 'skipped'} ({step.detail}) [data {step.data_hash}]")
     return 0
@@ -194,6 +198,10 @@ def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.what == "nlu":
+        from training.commands import evaluate_nlu_command
+
+        return evaluate_nlu_command(args)
     return cmd_evaluate_retrieval(args) if args.what == "retrieval" else cmd_evaluate(args)
 
 
@@ -216,7 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("train", help="train the NLU model and build the knowledge index (skipped when data is unchanged)")
+    p.add_argument("what", nargs="?", choices=["project", "nlu"], default="project",
+                   help="project (default): the project's NLU model and index; nlu: a model from --data files")
     p.add_argument("--force", action="store_true", help="retrain even when the data hash is unchanged")
+    p.add_argument("--data", nargs="+", help="nlu: training files (Rasa nlu.yml, CSV text,label, JSONL)")
+    p.add_argument("--sentiment", help="nlu: a CSV text,label with negative/neutral/positive")
+    p.add_argument("--out", help="nlu: the model directory to write")
+    p.add_argument("--epochs", type=int, help="nlu: epochs for large data (small data trains longer)")
+    p.add_argument("--threads", type=int, help="nlu: torch threads (default: the machine's cores, up to 4)")
+    p.add_argument("--seed", type=int, help="nlu: random seed (default 13)")
+    p.add_argument("--keep", type=float, default=0.97,
+                   help="nlu: the out-of-scope threshold keeps at least this share of dev in-scope accuracy")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("index", help="build the FAISS index of past support logs")
@@ -235,13 +253,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_shell)
 
     p = sub.add_parser("evaluate", help="measure the trained bot on the project's held-out tests/")
-    p.add_argument("what", nargs="?", choices=["project", "retrieval"], default="project",
-                   help="project (default): the bot on tests/; retrieval: a knowledge index on --data")
+    p.add_argument("what", nargs="?", choices=["project", "retrieval", "nlu"], default="project",
+                   help="project (default): the bot on tests/; retrieval: a knowledge index on --data; "
+                        "nlu: an NLU model (--model) on --data")
     p.add_argument("--tests", help="directory with held_out.yml, held_out_logs.csv, out_of_scope.txt")
     p.add_argument("--out", help="write the full JSON report here (retrieval: a directory)")
     p.add_argument("--index", help="retrieval: the knowledge index directory")
     p.add_argument("--data", help="retrieval: a CSV with text,label (label = the intent)")
     p.add_argument("--threshold", type=float, help="retrieval: score threshold (default: manifest, else calibrated)")
+    p.add_argument("--model", help="nlu: the trained model directory")
+    p.add_argument("--oos", help="nlu: out-of-scope test messages (.txt, one per line, or an NLU file)")
+    p.add_argument("--sentiment", help="nlu: a sentiment test CSV text,label")
+    p.add_argument("--cross-validation", type=int, metavar="K",
+                   help="nlu: train and test K times on stratified folds of --data instead of using --model")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("run-actions", help="start a rasa-sdk action server for the project's actions")

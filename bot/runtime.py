@@ -20,7 +20,7 @@ from bot.storage.base import LockStore
 from bot.storage.memory_lock import InMemoryLockStore
 from bot.storage.redis_lock import RedisLockStore
 from bot.storage.sql import SQLTrackerStore
-from bot.nlu.linear import LinearClassifier
+from bot.nlu.transformer import TransformerClassifier
 from knowledge.index import KnowledgeBase
 from knowledge.store import KnowledgeStore
 from knowledge.sync import attach, follow
@@ -39,7 +39,7 @@ class Runtime:
     encoder: Encoder
     locks: LockStore
     engine: Engine | None = None
-    nlu: LinearClassifier | None = None
+    nlu: TransformerClassifier | None = None
     knowledge: KnowledgeBase | None = None
     load_error: str | None = None
     load_seconds: float | None = None
@@ -81,14 +81,16 @@ class Runtime:
         self.load_seconds = time.perf_counter() - started
         log.info("models loaded in %.1fs", self.load_seconds)
 
-    def _load_models(self) -> tuple[LinearClassifier, KnowledgeBase]:
+    def _load_models(self) -> tuple[TransformerClassifier, KnowledgeBase]:
         s = self.settings
-        classifier = LinearClassifier(s.nlu_model_dir, self.encoder, threshold=s.nlu_threshold)
+        classifier = TransformerClassifier(s.nlu_model_dir, threads=s.torch_threads, oos_threshold=s.nlu_oos_threshold,
+                                           quantize=s.nlu_quantize)
+        classifier.predict(["hello"])  # warm up
         knowledge = KnowledgeBase.load(s.knowledge_dir, self.encoder)
         self.encoder.warm_up()
         return classifier, knowledge
 
-    def _build_engine(self, classifier: LinearClassifier, index: KnowledgeBase) -> None:
+    def _build_engine(self, classifier: TransformerClassifier, index: KnowledgeBase) -> None:
         s = self.settings
         rules = load_rules(s.data_dir / "rules.yml", self.domain)
         self.nlu, self.knowledge = classifier, index

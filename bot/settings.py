@@ -7,11 +7,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from training.finetune import FineTuneConfig
 
 SETTINGS_FILE = "switchboard.yml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -48,6 +51,10 @@ class Settings:
     database_url: str
     api_token: str | None = None
     nlu_threshold: float = 0.3
+    nlu_oos_threshold: float | None = None  # None ("auto"): the model's calibrated threshold
+    nlu_quantize: str = "int8"  # int8: quantised Linear layers at serving time; none: float32
+    # nlu.training in switchboard.yml: FineTuneConfig fields (epochs, learning_rate, seed, threads, ...)
+    nlu_training: dict[str, Any] = field(default_factory=dict, compare=False)
     retrieval_threshold: float | None = 0.5  # None ("auto"): the index's calibrated threshold
     retrieval_k: int = 3
     knowledge_sync_interval: float = 2.0
@@ -60,7 +67,14 @@ class Settings:
     actions_package: str = "actions"
     action_timeout: float = 10.0
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
+    # credentials.yml: channel name -> its section (env references expanded; {} when empty)
+    channels: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rest": {}}, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def fine_tune_config(self) -> "FineTuneConfig":
+        from training.finetune import FineTuneConfig
+
+        return FineTuneConfig(**self.nlu_training)
 
     @property
     def state_dir(self) -> Path:
@@ -106,6 +120,11 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         "database_url": env("SWITCHBOARD_DATABASE_URL") or tracker_store.get("url") or default_db,
         "api_token": env("SWITCHBOARD_API_TOKEN") or server.get("api_token") or None,
         "nlu_threshold": _number(float, "nlu.threshold", nlu.get("threshold", Settings.nlu_threshold)),
+        "nlu_oos_threshold": None if nlu.get("oos_threshold", "auto") == "auto" else _number(
+            float, "nlu.oos_threshold", nlu.get("oos_threshold")
+        ),
+        "nlu_quantize": str(env("SWITCHBOARD_NLU_QUANTIZE") or nlu.get("quantize", Settings.nlu_quantize)),
+        "nlu_training": _training(nlu.get("training") or {}, env("SWITCHBOARD_TRAIN_THREADS")),
         "retrieval_threshold": None if retrieval.get("threshold") == "auto" else _number(
             float, "retrieval.threshold", retrieval.get("threshold", Settings.retrieval_threshold)
         ),
@@ -130,12 +149,54 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
             float, "action_endpoint.timeout", action_endpoint.get("timeout", Settings.action_timeout)
         ),
         "cors_origins": tuple(server.get("cors_origins") or Settings.cors_origins),
+        "channels": _channels(root / "credentials.yml"),
         "raw": {"settings": own, "endpoints": endpoints},
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**values)
     _check(settings)
     return settings
+
+
+def _training(section: Any, threads: str | None) -> dict[str, Any]:
+    """nlu.training, checked against FineTuneConfig's fields and types; threads default to the
+    machine's cores (up to 4), SWITCHBOARD_TRAIN_THREADS overrides."""
+    from dataclasses import fields
+
+    from training.finetune import FineTuneConfig
+
+    if not isinstance(section, dict):
+        raise ConfigError(f"nlu.training in {SETTINGS_FILE} must be a mapping")
+    known = {f.name: f.type for f in fields(FineTuneConfig)}
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown nlu.training settings {unknown}; known: {sorted(known)}")
+    values = dict(section)
+    values.setdefault("threads", min(4, os.cpu_count() or 1))
+    if threads:
+        values["threads"] = threads
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        kind = {"int": int, "float": float, "bool": bool}[str(known[name])]
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"nlu.training.{name} must be true or false, got {value!r}")
+            checked[name] = value
+        else:
+            checked[name] = _number(kind, f"nlu.training.{name}", value)
+    return checked
+
+
+def _channels(path: Path) -> dict[str, dict[str, Any]]:
+    """credentials.yml as {channel: section}; no file means the REST channel only."""
+    if not path.exists():
+        return {"rest": {}}
+    channels = {}
+    for name, section in read_yaml(path).items():
+        if section is not None and not isinstance(section, dict):
+            raise ConfigError(f"`{name}` in credentials.yml must be a mapping (or empty)")
+        channels[str(name)] = dict(section or {})
+    return channels
 
 
 def _section(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -155,6 +216,10 @@ def _number(kind: type[int] | type[float], name: str, value: Any) -> Any:
 
 
 def _check(s: Settings) -> None:
+    if s.nlu_quantize not in ("int8", "none"):
+        raise ConfigError(f"nlu.quantize must be int8 or none, got {s.nlu_quantize!r}")
+    if s.nlu_oos_threshold is not None and not 0.0 <= s.nlu_oos_threshold <= 1.0:
+        raise ConfigError(f"nlu.oos_threshold must lie in [0, 1] or be auto, got {s.nlu_oos_threshold}")
     if not 0.0 <= s.nlu_threshold <= 1.0:
         raise ConfigError(f"nlu.threshold must lie in [0, 1], got {s.nlu_threshold}")
     if s.retrieval_threshold is not None and not -1.0 <= s.retrieval_threshold <= 1.0:

@@ -72,9 +72,25 @@ def shared_data() -> Path:
 TEMPLATE = REPO / "bot" / "templates" / "shop"
 
 
+def _training_key() -> str:
+    """A hash of everything that shapes the trained shop: its files and the training code."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    sources = [TEMPLATE, REPO / "training", REPO / "bot" / "nlu", REPO / "knowledge"]
+    for root in sources:
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and ".switchboard" not in p.parts
+                           and "__pycache__" not in p.parts):
+            digest.update(str(path.relative_to(REPO)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shop template copied to a temporary project and trained once per test session."""
+    """The shop template copied to a temporary project and trained once. The trained models are
+    cached under SWITCHBOARD_TEST_CACHE (default ~/.cache/switchboard-tests), keyed by a hash
+    of the template and the training code, so later test sessions skip the fine-tuning."""
     import shutil
 
     from bot.settings import load_settings
@@ -82,7 +98,16 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     project = tmp_path_factory.mktemp("shop")
     shutil.copytree(TEMPLATE, project, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".switchboard"))
-    train_project(load_settings(project))
+    cache = Path(os.environ.get("SWITCHBOARD_TEST_CACHE", Path.home() / ".cache" / "switchboard-tests"))
+    cached = cache / f"shop-{_training_key()}"
+    models = project / ".switchboard" / "models"
+    if cached.is_dir():
+        shutil.copytree(cached, models)
+    train_project(load_settings(project), progress=False)  # skips what the cache already holds
+    if not cached.is_dir():
+        tmp = cache / f".tmp-{uuid.uuid4().hex[:8]}"
+        shutil.copytree(models, tmp)
+        tmp.rename(cached)
     return project
 
 

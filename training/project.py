@@ -3,6 +3,7 @@ hash is unchanged. Artifacts land in <project>/.switchboard/models/."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from knowledge.index import KnowledgeBase
 
 log = logging.getLogger(__name__)
-NLU_RECIPE = "linear-1:C=10:fallback-from-logs"
+NLU_RECIPE = "transformer-1:fallback-from-logs"
 HYBRID_WEIGHTS = (1.0, 0.9, 0.85, 0.8, 0.7)  # weight of the cosine against normalised BM25
 CALIBRATION_SAMPLE = 3000
 
@@ -40,28 +41,30 @@ def project_files(settings: Settings) -> dict[str, list[Path]]:
     return {"nlu": nlu, "logs": logs, "sentiment": sentiment}
 
 
-def train_nlu_step(settings: Settings, encoder: Encoder, *, force: bool = False) -> StepReport:
+def train_nlu_step(settings: Settings, *, force: bool = False, progress: bool = True) -> StepReport:
     from knowledge.ingest import load_logs
-    from training.linear import stored_hash, train_linear
+    from training.nlu import stored_hash, train_nlu
 
     files = project_files(settings)
     if not files["nlu"]:
         raise FileNotFoundError(f"no NLU data: expected {settings.data_dir}/nlu.yml")
+    config = settings.fine_tune_config()
     inputs = files["nlu"] + files["logs"] + files["sentiment"]
-    data_hash = files_hash(inputs, NLU_RECIPE)
+    data_hash = files_hash(inputs, NLU_RECIPE, json.dumps(config.as_dict(), sort_keys=True))
     if not force and stored_hash(settings.nlu_model_dir) == data_hash:
         return StepReport("nlu", False, data_hash, "unchanged data: kept the trained model")
     nlu = load_nlu(files["nlu"])
     fallback = [e.question for e in load_logs(files["logs"])] if files["logs"] else []
     sentiment = load_csv(files["sentiment"][0]) if files["sentiment"] else None
-    result = train_linear(
-        nlu, settings.nlu_model_dir, encoder=encoder, data_hash=data_hash,
-        fallback_questions=fallback, sentiment=sentiment,
-    )
-    acc = result.metrics.get("intent_cv_accuracy")
-    detail = f"{result.metrics['examples']} examples, {result.metrics['intents']} intents"
-    detail += f", cross-validated accuracy {acc:.3f}" if acc is not None else ""
-    return StepReport("nlu", True, data_hash, f"{detail} in {result.seconds:.1f}s")
+    result = train_nlu(nlu, settings.nlu_model_dir, data_hash=data_hash, sentiment=sentiment,
+                       fallback_questions=fallback, config=config, progress=progress)
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    m = result.metrics
+    detail = f"{m['examples']} examples, {m['intents']} intents, best epoch {m['best_epoch']}"
+    if "dev_intent_accuracy" in m:
+        detail += f", dev accuracy {m['dev_intent_accuracy']:.3f}"
+    return StepReport("nlu", True, data_hash, f"{detail} in {result.seconds:.0f}s")
 
 
 def build_index_step(
@@ -150,6 +153,6 @@ def calibrate(index: "KnowledgeBase", vectors: "np.ndarray") -> tuple[float, flo
     return best[1], index.hybrid_weight
 
 
-def train_project(settings: Settings, *, force: bool = False) -> list[StepReport]:
+def train_project(settings: Settings, *, force: bool = False, progress: bool = True) -> list[StepReport]:
     encoder = Encoder(threads=settings.torch_threads)
-    return [train_nlu_step(settings, encoder, force=force), build_index_step(settings, encoder, force=force)]
+    return [train_nlu_step(settings, force=force, progress=progress), build_index_step(settings, encoder, force=force)]

@@ -33,8 +33,12 @@ class Prediction:
             "intent_ranking": [{"name": n, "confidence": round(c, 6)} for n, c in self.ranking[:ranking_size]],
             "entities": [dict(e) for e in self.entities],
         }
-        if self.sentiment is not None:
-            data["sentiment"] = {"label": self.sentiment.label, "confidence": round(self.sentiment.confidence, 6)}
+        # null when the model was trained without sentiment data (it has no sentiment head)
+        data["sentiment"] = (
+            {"label": self.sentiment.label, "confidence": round(self.sentiment.confidence, 6)}
+            if self.sentiment is not None
+            else None
+        )
         return data
 
 

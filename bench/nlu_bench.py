@@ -1,0 +1,224 @@
+"""The fine-tuned NLU model against two baselines, side by side in one run, on ../shared/data:
+
+- BANKING77 (official train/test split): intent accuracy and macro-F1;
+- airline tweets (our stratified split): sentiment macro-F1;
+- out-of-scope: 10 BANKING77 intents held out of training, in-scope accuracy and OOS recall at
+  the threshold calibrated on train alone;
+- training wall time and single-message latency in process (p50/p95).
+
+Baselines: TF-IDF (word 1-2 + char 2-5 grams) + logistic regression, and frozen MiniLM
+sentence embeddings + logistic regression. The fine-tuned model is trained by the same
+`train_nlu` the bot uses, with intent and sentiment heads on one encoder.
+
+    python bench/nlu_bench.py --out bench/results [--data ../shared/data] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from training.data import Example, NLUData, load_csv  # noqa: E402
+
+HELD_OUT_INTENTS = 10
+
+
+def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(gold, predicted, average="macro", zero_division=0))
+
+
+def accuracy(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    return float(np.mean([g == p for g, p in zip(gold, predicted)]))
+
+
+def latency_ms(predict_one: Callable[[str], Any], texts: Sequence[str]) -> dict[str, float]:
+    timings = []
+    for text in texts:
+        started = time.perf_counter()
+        predict_one(text)
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return {"latency_ms_p50": round(statistics.median(timings), 2),
+            "latency_ms_p95": round(timings[int(0.95 * (len(timings) - 1))], 2)}
+
+
+def tfidf_baseline(train: list[Example], test: list[Example], s_train: list[Example], s_test: list[Example]) -> dict[str, Any]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    def fit(examples: list[Example]) -> Any:
+        features = make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                              TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2))
+        return make_pipeline(features, LogisticRegression(C=20, max_iter=3000)).fit(
+            [e.text for e in examples], [e.label for e in examples])
+
+    started = time.perf_counter()
+    intents = fit(train)
+    seconds = time.perf_counter() - started
+    predicted = list(intents.predict([e.text for e in test]))
+    sentiments = fit(s_train)
+    s_predicted = list(sentiments.predict([e.text for e in s_test]))
+    return {
+        "intent_accuracy": accuracy([e.label for e in test], predicted),
+        "intent_macro_f1": macro_f1([e.label for e in test], predicted),
+        "sentiment_macro_f1": macro_f1([e.label for e in s_test], s_predicted),
+        "train_seconds_intents": round(seconds, 1),
+        **latency_ms(lambda t: intents.predict_proba([t]), [e.text for e in test[:200]]),
+    }
+
+
+def frozen_baseline(train: list[Example], test: list[Example], s_train: list[Example], s_test: list[Example],
+                    threads: int) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression
+
+    from bot.nlu.encoder import Encoder
+
+    encoder = Encoder(threads=threads)
+    started = time.perf_counter()
+    vectors = encoder.encode([e.text for e in train])
+    intents = LogisticRegression(C=10, max_iter=3000).fit(vectors, [e.label for e in train])
+    seconds = time.perf_counter() - started
+    predicted = list(intents.predict(encoder.encode([e.text for e in test])))
+    sentiments = LogisticRegression(C=10, max_iter=3000).fit(encoder.encode([e.text for e in s_train]),
+                                                            [e.label for e in s_train])
+    s_predicted = list(sentiments.predict(encoder.encode([e.text for e in s_test])))
+    return {
+        "intent_accuracy": accuracy([e.label for e in test], predicted),
+        "intent_macro_f1": macro_f1([e.label for e in test], predicted),
+        "sentiment_macro_f1": macro_f1([e.label for e in s_test], s_predicted),
+        "train_seconds_intents": round(seconds, 1),
+        **latency_ms(lambda t: intents.predict_proba(encoder.encode([t])), [e.text for e in test[:200]]),
+    }
+
+
+def fine_tuned(train: list[Example], test: list[Example], s_train: list[Example], s_test: list[Example],
+               model_dir: Path, threads: int, oos: Sequence[Example] = ()) -> dict[str, Any]:
+    from bot.nlu.transformer import TransformerClassifier
+    from training.evaluate_nlu import evaluate_model
+    from training.finetune import FineTuneConfig
+    from training.nlu import train_nlu
+
+    config = FineTuneConfig(threads=threads)
+    started = time.perf_counter()
+    result = train_nlu(NLUData(list(train)), model_dir, data_hash="bench",
+                       sentiment=NLUData(list(s_train)) if s_train else None, config=config)
+    seconds = time.perf_counter() - started
+    model = TransformerClassifier(model_dir, threads=1)
+    report = evaluate_model(model, test, oos=oos, sentiment=s_test)
+    out = {
+        "intent_accuracy": report["accuracy"],
+        "intent_macro_f1": report["macro_f1"],
+        "train_seconds": round(seconds, 1),
+        "best_epoch": result.metrics["best_epoch"],
+        "history": result.metrics["history"],
+        "temperature": model.temperature,
+        "oos_threshold": model.oos_threshold,
+        "dev_ece_before": result.metrics.get("dev_ece_before"),
+        "dev_ece_after": result.metrics.get("dev_ece_after"),
+        "threshold_rejections": report["threshold_rejections"],
+        "latency_ms_p50": report.get("latency_ms_p50"),
+        "latency_ms_p95": report.get("latency_ms_p95"),
+        "confused_pairs": report["confused_pairs"][:5],
+    }
+    for key in ("sentiment_macro_f1", "sentiment_accuracy", "in_scope_accuracy", "oos_recall", "oos_curve"):
+        if key in report:
+            out[key] = report[key]
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    rows = report["banking77"]
+    lines = [
+        "# NLU: fine-tuned MiniLM against baselines", "",
+        f"Machine: {report['machine']}; torch threads for training: {report['threads']}. "
+        "Command: `python bench/nlu_bench.py --out bench/results` (part of `make bench`).", "",
+        "| model | BANKING77 accuracy | BANKING77 macro-F1 | airline sentiment macro-F1 | training (s) | latency p50 / p95 (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        seconds = row.get("train_seconds", row.get("train_seconds_intents"))
+        lines.append(
+            f"| {name} | {row['intent_accuracy']:.4f} | {row['intent_macro_f1']:.4f} | "
+            f"{row['sentiment_macro_f1']:.4f} | {seconds} | {row['latency_ms_p50']} / {row['latency_ms_p95']} |"
+        )
+    ft = rows["fine-tuned MiniLM (intent + sentiment heads)"]
+    lines += ["", "Fine-tuned training time covers both heads (BANKING77 train + airline train, one encoder), "
+              "dev-slice scoring after each epoch and calibration.",
+              f"Best epoch {ft['best_epoch']}; temperature {ft['temperature']:.3f} (dev ECE "
+              f"{ft['dev_ece_before']:.4f} -> {ft['dev_ece_after']:.4f}).", ""]
+    oos = report["out_of_scope"]
+    lines += [
+        "## Out-of-scope: 10 BANKING77 intents never seen in training", "",
+        f"Held-out intents: {', '.join(oos['held_out_intents'])}.", "",
+        f"At the threshold calibrated on train alone ({oos['oos_threshold']:.3f}, by holding out whole intents "
+        f"of the dev slice): in-scope accuracy **{oos['in_scope_accuracy']:.4f}**, OOS recall **{oos['oos_recall']:.4f}** "
+        f"({oos['in_scope_examples']} in-scope and {oos['oos_examples']} out-of-scope test messages; classifier "
+        f"accuracy without the threshold {oos['intent_accuracy']:.4f}).", "",
+        "| threshold | in-scope accuracy | OOS recall |", "|---|---|---|",
+    ]
+    lines += [f"| {p['threshold']:.2f} | {p['in_scope_accuracy']:.4f} | {p['oos_recall']:.4f} |" for p in oos["oos_curve"]]
+    lines += ["", f"Peak RSS of this benchmark process: {report['peak_rss_mb']} MB.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--skip-oos", action="store_true")
+    args = parser.parse_args()
+    data, out = Path(args.data), Path(args.out)
+    if not (data / "banking77" / "train.csv").exists():
+        print(f"no BANKING77 under {data}", file=sys.stderr)
+        return 2
+    train = load_csv(data / "banking77" / "train.csv").examples
+    test = load_csv(data / "banking77" / "test.csv").examples
+    s_train = load_csv(data / "airline_sentiment" / "train.csv").examples
+    s_test = load_csv(data / "airline_sentiment" / "test.csv").examples
+    models = out / ".models"
+    report: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "threads": args.threads, "banking77": {}}
+    print("baseline: TF-IDF + LR", flush=True)
+    report["banking77"]["TF-IDF + LR"] = tfidf_baseline(train, test, s_train, s_test)
+    print("baseline: frozen MiniLM + LR", flush=True)
+    report["banking77"]["frozen MiniLM + LR"] = frozen_baseline(train, test, s_train, s_test, args.threads)
+    print("fine-tuning on BANKING77 + airline", flush=True)
+    report["banking77"]["fine-tuned MiniLM (intent + sentiment heads)"] = fine_tuned(
+        train, test, s_train, s_test, models / "banking77", args.threads)
+    if not args.skip_oos:
+        intents = sorted({e.label for e in train})
+        held = sorted(random.Random(13).sample(intents, HELD_OUT_INTENTS))
+        print(f"out-of-scope: fine-tuning without {held}", flush=True)
+        in_train = [e for e in train if e.label not in held]
+        in_test = [e for e in test if e.label not in held]
+        oos_test = [e for e in test if e.label in held]
+        row = fine_tuned(in_train, in_test, [], [], models / "banking77-oos", args.threads, oos=oos_test)
+        report["out_of_scope"] = {"held_out_intents": held, "in_scope_examples": len(in_test),
+                                  "oos_examples": len(oos_test), **row}
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "nlu.json").write_text(json.dumps(report, indent=2))
+    if "out_of_scope" in report:
+        (out / "nlu.md").write_text(markdown(report))
+    print(json.dumps({k: v for k, v in report["banking77"].items()}, indent=2, default=str)[:3000])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The fine-tuned transformer classifier: intent with its ranking, out-of-scope and sentiment
+from one forward pass. Loads the artifact that training/nlu.py writes:
+
+    meta.json       format, labels, ensemble weights, calibration (temperature,
+                    out-of-scope threshold), data hash, metrics, training settings
+    encoder/        the fine-tuned MiniLM and its tokenizer (Hugging Face format)
+    heads.pt        the intent and sentiment heads
+    tfidf_intent.*  the TF-IDF ensemble partners (bot/nlu/tfidf.py), when their weight > 0
+    tfidf_sentiment.*
+
+torch is imported when a model is loaded, not when this module is imported."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from bot.domain import FALLBACK_INTENT
+from bot.errors import ConfigError
+from bot.nlu.base import Prediction, Sentiment
+from bot.nlu.entities import RegexEntities
+
+if TYPE_CHECKING:
+    from bot.nlu.tfidf import TfidfModel
+
+FORMAT_VERSION = "transformer-1"
+MAX_LENGTH = 64  # tokens; longer messages are truncated (their start carries the request)
+
+
+def read_meta(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / "meta.json"
+    if not path.exists():
+        raise ConfigError(f"no NLU model in {model_dir}: run `switchboard train` first")
+    meta: dict[str, Any] = json.loads(path.read_text())
+    if meta.get("format") != FORMAT_VERSION:
+        raise ConfigError(
+            f"the NLU model in {model_dir} has format {meta.get('format')!r}, this version reads "
+            f"{FORMAT_VERSION!r}: run `switchboard train --force`"
+        )
+    return meta
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def mix(transformer_logits: np.ndarray, tfidf_log_proba: np.ndarray | None, weight: float) -> np.ndarray:
+    """The ensemble's scores: a weighted sum of the two models' log-probabilities."""
+    if tfidf_log_proba is None or weight <= 0.0:
+        return transformer_logits
+    return (1.0 - weight) * log_softmax(transformer_logits) + weight * tfidf_log_proba
+
+
+def in_scope_score(probabilities: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """The out-of-scope score: the calibrated probability of the best in-scope intent (the
+    mass of a trained `nlu_fallback` class counts against it)."""
+    columns = [i for i, label in enumerate(labels) if label != FALLBACK_INTENT]
+    return probabilities[:, columns].max(axis=1)
+
+
+class TransformerClassifier:
+    """Implements `Classifier`. Thread-safe: forward passes are serialised."""
+
+    def __init__(self, model_dir: Path, *, threads: int = 1, oos_threshold: float | None = None,
+                 batch_size: int = 64, quantize: str | None = None) -> None:
+        from bot.nlu.network import load_trained
+
+        import torch
+
+        self.model_dir = Path(model_dir)
+        self.meta = read_meta(self.model_dir)
+        self.labels: list[str] = list(self.meta["intents"])
+        self.sentiments: list[str] = list(self.meta.get("sentiments") or [])
+        calibration = self.meta.get("calibration", {})
+        self.temperature = float(calibration.get("temperature", 1.0))
+        self.oos_threshold = float(oos_threshold if oos_threshold is not None else calibration.get("oos_threshold", 0.0))
+        self.entities = RegexEntities(self.meta.get("regexes", {}), self.meta.get("synonyms", {}))
+        self.batch_size = batch_size
+        ensemble = self.meta.get("ensemble", {})
+        self.intent_weight = float(ensemble.get("intent_weight", 0.0))
+        self.sentiment_weight = float(ensemble.get("sentiment_weight", 0.0))
+        self.tfidf_intent = self._partner("tfidf_intent", self.intent_weight)
+        self.tfidf_sentiment = self._partner("tfidf_sentiment", self.sentiment_weight)
+        torch.set_num_threads(threads)
+        self.net, self.tokenizer = load_trained(self.model_dir, len(self.labels), len(self.sentiments))
+        self.quantize = quantize
+        if quantize == "int8":
+            # int8 weights for every Linear layer, activations quantised on the fly: several times
+            # faster on a CPU with VNNI, at a small cost in accuracy (bench/results/nlu.md)
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear}, dtype=torch.qint8)
+        elif quantize not in (None, "none"):
+            raise ConfigError(f"nlu.quantize must be int8 or none, got {quantize!r}")
+        self._lock = threading.Lock()
+
+    @property
+    def intents(self) -> Sequence[str]:
+        return [label for label in self.labels if label != FALLBACK_INTENT]
+
+    def _partner(self, name: str, weight: float) -> "TfidfModel | None":
+        if weight <= 0.0:
+            return None
+        from bot.nlu.tfidf import TfidfModel
+
+        return TfidfModel.load(self.model_dir, name)
+
+    def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The ensemble's intent and sentiment scores (uncalibrated), in the order of `texts`."""
+        from bot.nlu.network import batch_logits
+
+        with self._lock:
+            intents, sentiments = batch_logits(self.net, self.tokenizer, texts, batch_size=self.batch_size,
+                                               max_length=MAX_LENGTH)
+        if self.tfidf_intent is not None:
+            intents = mix(intents, self.tfidf_intent.log_proba(texts), self.intent_weight)
+        if sentiments is not None and self.tfidf_sentiment is not None:
+            sentiments = mix(sentiments, self.tfidf_sentiment.log_proba(texts), self.sentiment_weight)
+        return intents, sentiments
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        if not texts:
+            return []
+        intent_logits, sentiment_logits = self.logits(texts)
+        probabilities = softmax(intent_logits, self.temperature)
+        scores = in_scope_score(probabilities, self.labels)
+        sentiment_p = softmax(sentiment_logits) if sentiment_logits is not None else None
+        return [
+            self._prediction(text, probabilities[row], float(scores[row]),
+                             sentiment_p[row] if sentiment_p is not None else None)
+            for row, text in enumerate(texts)
+        ]
+
+    def _prediction(self, text: str, probabilities: np.ndarray, score: float, sentiment: np.ndarray | None) -> Prediction:
+        order = np.argsort(-probabilities)
+        ranking = tuple((self.labels[i], float(probabilities[i])) for i in order)
+        top, confidence = ranking[0]
+        if top == FALLBACK_INTENT:
+            intent = FALLBACK_INTENT
+        elif score < self.oos_threshold:
+            # out of scope by the calibrated threshold: as Rasa's FallbackClassifier, nlu_fallback
+            # leads the ranking; its confidence is the chance the best intent is wrong
+            intent, confidence = FALLBACK_INTENT, 1.0 - score
+            ranking = ((FALLBACK_INTENT, confidence),) + tuple(r for r in ranking if r[0] != FALLBACK_INTENT)
+        else:
+            intent = top
+        mood = None
+        if sentiment is not None:
+            best = int(np.argmax(sentiment))
+            mood = Sentiment(self.sentiments[best], float(sentiment[best]))
+        return Prediction(text=text, intent=intent, confidence=confidence, ranking=ranking,
+                          entities=tuple(self.entities.extract(text)), sentiment=mood)

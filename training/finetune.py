@@ -1,0 +1,222 @@
+"""Fine-tune all-MiniLM-L6-v2 end to end with an intent head and a sentiment head.
+
+Recipe (chosen on BANKING77 and airline tweets, see bench/results/nlu.md): mean pooling, AdamW
+with a 10x learning rate on the heads, linear warm-up then decay, the word-embedding table
+frozen (it holds half the weights and barely moves at these learning rates), batches of
+similar length, and multi-task steps: every other intent batch is followed by a sentiment
+batch (`sentiment_share`), a fresh shuffle of the sentiment data each epoch. Early stopping on
+a held-out slice of train keeps the best epoch; training/nlu.py then adds the TF-IDF partner.
+Seeded: the same data and settings give the same model on the same machine."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from training.data import Example
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FineTuneConfig:
+    epochs: int = 3  # for large data; small data gets more epochs (see `min_steps`)
+    min_steps: int = 400  # small data sets train for at least this many steps ...
+    max_epochs: int = 30  # ... but never more epochs than this
+    learning_rate: float = 1e-4
+    head_lr_multiplier: float = 10.0
+    batch_size: int = 32
+    max_length: int = 64
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    sentiment_share: float = 0.5  # sentiment batches per intent batch, at most (each epoch reshuffles)
+    patience: int = 2  # epochs without improvement on the dev slice before stopping
+    dev_fraction: float = 0.1
+    freeze_embeddings: bool = True
+    seed: int = 13
+    threads: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FineTuned:
+    net: Any  # IntentSentimentNet
+    tokenizer: Any
+    labels: list[str]
+    sentiments: list[str]
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+def stratified_split(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Hold out `fraction` of each label's examples (none from labels with fewer than 5)."""
+    rng = random.Random(seed)
+    by_label: dict[str, list[Example]] = {}
+    for example in examples:
+        by_label.setdefault(example.label, []).append(example)
+    train, dev = [], []
+    for label in sorted(by_label):
+        group = by_label[label][:]
+        rng.shuffle(group)
+        n_dev = int(round(len(group) * fraction)) if len(group) >= 5 else 0
+        dev += group[:n_dev]
+        train += group[n_dev:]
+    return train, dev
+
+
+def _batches(n: int, texts: Sequence[str], size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar length: shuffle, sort chunks of 50 batches by length, cut,
+    shuffle the batches."""
+    order = list(range(n))
+    rng.shuffle(order)
+    chunk = size * 50
+    batches: list[list[int]] = []
+    for start in range(0, n, chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: len(texts[i]))
+        batches += [part[i : i + size] for i in range(0, len(part), size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _dev_score(ft: FineTuned, dev: Sequence[Example], sentiment_dev: Sequence[Example], max_length: int) -> dict[str, float]:
+    from sklearn.metrics import f1_score
+
+    from bot.nlu.network import batch_logits
+
+    scores: dict[str, float] = {}
+    losses: list[float] = []
+    if dev:
+        logits, _ = batch_logits(ft.net, ft.tokenizer, [e.text for e in dev], max_length=max_length)
+        targets = [ft.labels.index(e.label) for e in dev]
+        scores["intent_accuracy"] = float(np.mean(logits.argmax(1) == np.array(targets)))
+        losses.append(_nll(logits, targets))
+    if sentiment_dev and ft.sentiments:
+        _, s_logits = batch_logits(ft.net, ft.tokenizer, [e.text for e in sentiment_dev], max_length=max_length)
+        assert s_logits is not None
+        predicted = [ft.sentiments[i] for i in s_logits.argmax(1)]
+        scores["sentiment_macro_f1"] = float(f1_score([e.label for e in sentiment_dev], predicted, average="macro"))
+        losses.append(_nll(s_logits, [ft.sentiments.index(e.label) for e in sentiment_dev]))
+    values = [scores[k] for k in ("intent_accuracy", "sentiment_macro_f1") if k in scores]
+    scores["score"] = float(np.mean(values)) if values else 0.0
+    scores["loss"] = float(np.mean(losses)) if losses else 0.0
+    return scores
+
+
+def _nll(logits: np.ndarray, targets: list[int]) -> float:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_p[np.arange(len(targets)), targets].mean())
+
+
+def _better(scores: dict[str, float], best: dict[str, float] | None) -> bool:
+    """Higher dev score wins; on a tie (small dev slices often sit at 100 %), lower dev loss."""
+    if best is None:
+        return True
+    if scores["score"] > best["score"] + 1e-4:
+        return True
+    return scores["score"] >= best["score"] - 1e-4 and scores["loss"] < best["loss"] - 1e-4
+
+
+def fine_tune(
+    train: Sequence[Example],
+    dev: Sequence[Example],
+    *,
+    sentiment_train: Sequence[Example] = (),
+    sentiment_dev: Sequence[Example] = (),
+    config: FineTuneConfig = FineTuneConfig(),
+    progress: bool = True,
+) -> FineTuned:
+    """Train on `train` (+ `sentiment_train`); after each epoch score the dev slices and keep
+    the best weights; stop after `patience` epochs without improvement."""
+    import torch
+    from tqdm import tqdm
+
+    from bot.nlu.network import load_base
+
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = random.Random(config.seed)
+    labels = sorted({e.label for e in train})
+    sentiments = sorted({e.label for e in sentiment_train})
+    net, tokenizer = load_base(len(labels), len(sentiments))
+    ft = FineTuned(net, tokenizer, labels, sentiments)
+    if config.freeze_embeddings:
+        for parameter in net.encoder.embeddings.word_embeddings.parameters():
+            parameter.requires_grad = False
+    texts = [e.text for e in train]
+    targets = torch.tensor([labels.index(e.label) for e in train])
+    s_texts = [e.text for e in sentiment_train]
+    s_targets = torch.tensor([sentiments.index(e.label) for e in sentiment_train]) if sentiments else None
+
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    epochs = min(config.max_epochs, max(config.epochs, math.ceil(config.min_steps / steps_per_epoch)))
+    total = steps_per_epoch * epochs
+    heads = [p for n, p in net.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
+    body = [p for n, p in net.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [{"params": body, "lr": config.learning_rate},
+         {"params": heads, "lr": config.learning_rate * config.head_lr_multiplier}],
+        weight_decay=config.weight_decay,
+    )
+    warmup = max(1, int(config.warmup * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, (total - step) / total)
+    )
+
+    def encode(batch_texts: list[str]) -> dict[str, Any]:
+        return tokenizer(batch_texts, padding=True, truncation=True, max_length=config.max_length, return_tensors="pt")
+
+    best: dict[str, float] | None = None
+    best_state, stale = None, 0
+    bar = tqdm(total=total, desc="fine-tuning", unit="step", disable=not progress, mininterval=2.0)
+    net.train()
+    for epoch in range(epochs):
+        s_batches = _batches(len(s_texts), s_texts, config.batch_size, rng) if s_texts else []
+        s_batches = s_batches[: math.ceil(config.sentiment_share * steps_per_epoch)]
+        s_every = max(1, round(1 / config.sentiment_share)) if config.sentiment_share > 0 else 0
+        for step, rows in enumerate(_batches(len(texts), texts, config.batch_size, rng)):
+            pooled = net.pool(encode([texts[i] for i in rows]))
+            loss = torch.nn.functional.cross_entropy(net.intent_logits(pooled), targets[rows])
+            if s_every and step % s_every == 0 and step // s_every < len(s_batches) and s_targets is not None:
+                s_rows = s_batches[step // s_every]
+                s_logits = net.sentiment_logits(net.pool(encode([s_texts[i] for i in s_rows])))
+                assert s_logits is not None
+                loss = loss + torch.nn.functional.cross_entropy(s_logits, s_targets[s_rows])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(body + heads, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", refresh=False)
+        if not (dev or sentiment_dev):  # nothing to stop on: train all epochs
+            ft.best_epoch = epoch + 1
+            continue
+        scores = _dev_score(ft, dev, sentiment_dev, config.max_length)
+        ft.history.append({"epoch": epoch + 1, **scores, "seconds": round(time.perf_counter() - started, 1)})
+        log.info("epoch %d: %s", epoch + 1, scores)
+        if _better(scores, best):
+            best, stale, ft.best_epoch = scores, 0, epoch + 1
+            best_state = copy.deepcopy(net.state_dict()) if epoch + 1 < epochs else None
+        else:
+            stale += 1
+            if stale >= config.patience:
+                log.info("early stop after epoch %d: best was epoch %d", epoch + 1, ft.best_epoch)
+                break
+    bar.close()
+    if best_state is not None and ft.best_epoch != len(ft.history):
+        net.load_state_dict(best_state)
+    net.eval()
+    ft.seconds = time.perf_counter() - started
+    return ft

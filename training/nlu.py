@@ -1,0 +1,232 @@
+"""Train the NLU model and write its versioned artifact (what bot/nlu/transformer.py loads).
+
+Steps: gather examples (out-of-scope labels become `nlu_fallback`), hold out a stratified dev
+slice of train, fine-tune (training/finetune.py), fit the TF-IDF ensemble partners on train
+and their mixing weights on the dev slice, fit the temperature and the out-of-scope threshold
+on the dev slice (training/calibration.py), then write the artifact atomically."""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bot.domain import FALLBACK_INTENT
+from bot.errors import ConfigError
+from bot.nlu.encoder import ENCODER_NAME
+from bot.nlu.tfidf import TfidfModel
+from bot.nlu.transformer import FORMAT_VERSION, MAX_LENGTH, log_softmax, mix, read_meta, softmax
+from training.calibration import OOS_LABELS, calibrate_oos, fit_temperature
+from training.data import Example, NLUData
+from training.finetune import FineTuneConfig, fine_tune, stratified_split
+
+MAX_FALLBACK_EXAMPLES = 400
+ENSEMBLE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+NO_SENTIMENT = (
+    "no sentiment data: the model has no sentiment head, so /model/parse and the tracker report "
+    "sentiment as null and no conversation is escalated for its sentiment"
+)
+
+
+@dataclass
+class NLUTrainResult:
+    model_dir: Path
+    data_hash: str
+    metrics: dict[str, Any]
+    seconds: float
+    warnings: list[str]
+
+
+def intent_examples(nlu: NLUData, fallback_questions: Sequence[str] = (), seed: int = 13) -> list[Example]:
+    """The intent examples, out-of-scope labels renamed `nlu_fallback`, plus up to 400 questions
+    that the bot should not force into an intent (the support logs' questions)."""
+    examples = [Example(e.text, FALLBACK_INTENT if e.label.lower() in OOS_LABELS else e.label, e.entities)
+                for e in nlu.examples if e.text.strip()]
+    picked = list(fallback_questions)
+    if len(picked) > MAX_FALLBACK_EXAMPLES:
+        picked = random.Random(seed).sample(picked, MAX_FALLBACK_EXAMPLES)
+    examples += [Example(q, FALLBACK_INTENT) for q in picked]
+    intents = {e.label for e in examples if e.label != FALLBACK_INTENT}
+    if len(intents) < 2:
+        raise ConfigError(f"NLU training needs at least 2 intents with examples, found {len(intents)}")
+    return examples
+
+
+def check_sentiment(sentiment: NLUData) -> list[Example]:
+    examples = [Example(e.text, e.label.lower()) for e in sentiment.examples if e.text.strip()]
+    unknown = sorted({e.label for e in examples} - set(SENTIMENT_LABELS))
+    if unknown:
+        raise ConfigError(f"sentiment labels must be negative/neutral/positive, found {unknown}")
+    if len({e.label for e in examples}) < 2:
+        raise ConfigError("the sentiment data needs examples of at least 2 labels")
+    return examples
+
+
+def expected_calibration_error(probabilities: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    confidence = probabilities.max(axis=1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    error = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(error)
+
+
+def train_nlu(
+    nlu: NLUData,
+    out_dir: Path,
+    *,
+    data_hash: str,
+    sentiment: NLUData | None = None,
+    fallback_questions: Sequence[str] = (),
+    config: FineTuneConfig = FineTuneConfig(),
+    keep: float = 0.97,
+    progress: bool = True,
+) -> NLUTrainResult:
+    started = time.perf_counter()
+    warnings: list[str] = []
+    examples = intent_examples(nlu, fallback_questions, config.seed)
+    train, dev = stratified_split(examples, config.dev_fraction, config.seed)
+    s_train: list[Example] = []
+    s_dev: list[Example] = []
+    if sentiment is not None and sentiment.examples:
+        s_train, s_dev = stratified_split(check_sentiment(sentiment), config.dev_fraction, config.seed)
+    else:
+        warnings.append(NO_SENTIMENT)
+    ft = fine_tune(train, dev, sentiment_train=s_train, sentiment_dev=s_dev, config=config, progress=progress)
+
+    metrics: dict[str, Any] = {
+        "examples": len(examples), "train_examples": len(train), "dev_examples": len(dev),
+        "intents": len([label for label in ft.labels if label != FALLBACK_INTENT]),
+        "sentiment_examples": len(s_train) + len(s_dev), "history": ft.history, "best_epoch": ft.best_epoch,
+        "fine_tune_seconds": round(ft.seconds, 1),
+    }
+    calibration: dict[str, Any] = {"temperature": 1.0, "oos_threshold": 0.0, "method": "none"}
+    partners, ensemble = _ensemble(ft, train, dev, s_train, s_dev, metrics, config.max_length)
+    if dev:
+        from bot.nlu.network import batch_logits
+
+        raw, _ = batch_logits(ft.net, ft.tokenizer, [e.text for e in dev], max_length=MAX_LENGTH)
+        intent_partner = partners.get("tfidf_intent")
+        logits = mix(raw, intent_partner.log_proba([e.text for e in dev]) if intent_partner else None,
+                     ensemble["intent_weight"])
+        targets = np.array([ft.labels.index(e.label) for e in dev])
+        temperature = fit_temperature(logits, targets)
+        correct = logits.argmax(1) == targets
+        oos = calibrate_oos(logits, ft.labels, [e.label for e in dev], temperature=temperature, keep=keep,
+                            seed=config.seed)
+        calibration = {"temperature": temperature, "oos_threshold": oos.threshold, **asdict(oos)}
+        del calibration["threshold"]
+        metrics.update(
+            dev_intent_accuracy=float(correct.mean()),
+            dev_ece_before=expected_calibration_error(softmax(logits), correct),
+            dev_ece_after=expected_calibration_error(softmax(logits, temperature), correct),
+        )
+        if len(ft.history) and "sentiment_macro_f1" in ft.history[ft.best_epoch - 1]:
+            metrics["dev_sentiment_macro_f1"] = ft.history[ft.best_epoch - 1]["sentiment_macro_f1"]
+    else:
+        warnings.append("too few examples for a dev slice: confidence is uncalibrated and no out-of-scope threshold is set")
+
+    meta = {
+        "format": FORMAT_VERSION,
+        "base_model": ENCODER_NAME,
+        "intents": ft.labels,
+        "sentiments": ft.sentiments,
+        "sentiment_note": None if ft.sentiments else NO_SENTIMENT,
+        "ensemble": ensemble,
+        "calibration": calibration,
+        "regexes": nlu.regexes,
+        "synonyms": nlu.synonyms,
+        "data_hash": data_hash,
+        "settings": {**config.as_dict(), "keep": keep, "max_length": MAX_LENGTH},
+        "metrics": metrics,
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    _write(out_dir, ft, meta, partners)
+    return NLUTrainResult(out_dir, data_hash, metrics, time.perf_counter() - started, warnings)
+
+
+def _versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}
+
+
+def _ensemble(ft: Any, train: list[Example], dev: list[Example], s_train: list[Example], s_dev: list[Example],
+              metrics: dict[str, Any], max_length: int) -> tuple[dict[str, TfidfModel], dict[str, float]]:
+    """Fit the TF-IDF partners on train and pick each mixing weight on the dev slice: the best
+    dev accuracy (sentiment: macro-F1), ties to the lower log-loss. Weight 0 drops a partner."""
+    from bot.nlu.network import batch_logits
+
+    partners: dict[str, TfidfModel] = {}
+    ensemble = {"intent_weight": 0.0, "sentiment_weight": 0.0}
+    jobs = [("intent", train, dev, ft.labels)]
+    if ft.sentiments and s_dev:
+        jobs.append(("sentiment", s_train, s_dev, ft.sentiments))
+    for kind, fit_on, check_on, labels in jobs:
+        if not check_on or len({e.label for e in fit_on}) < 2:
+            continue
+        partner = TfidfModel.fit([e.text for e in fit_on], [e.label for e in fit_on], label_order=labels)
+        texts = [e.text for e in check_on]
+        intent_logits, sentiment_logits = batch_logits(ft.net, ft.tokenizer, texts, max_length=max_length)
+        raw = intent_logits if kind == "intent" else sentiment_logits
+        assert raw is not None
+        partner_lp = partner.log_proba(texts)
+        targets = np.array([labels.index(e.label) for e in check_on])
+        table = []
+        for weight in ENSEMBLE_WEIGHTS:
+            mixed = mix(raw, partner_lp, weight)
+            predicted = mixed.argmax(1)
+            quality = (float(np.mean(predicted == targets)) if kind == "intent"
+                       else _macro_f1(targets, predicted))
+            log_loss = float(-log_softmax(mixed)[np.arange(len(targets)), targets].mean())
+            table.append({"weight": weight, "quality": quality, "log_loss": log_loss})
+        best = max(table, key=lambda row: (round(row["quality"], 4), -row["log_loss"]))
+        metrics[f"ensemble_{kind}"] = table
+        ensemble[f"{kind}_weight"] = float(best["weight"])
+        if best["weight"] > 0:
+            partners[f"tfidf_{kind}"] = partner
+    return partners, ensemble
+
+
+def _macro_f1(targets: np.ndarray, predicted: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(targets, predicted, average="macro", zero_division=0))
+
+
+def _write(out_dir: Path, ft: Any, meta: dict[str, Any], partners: dict[str, TfidfModel]) -> None:
+    """Write to a temporary sibling, then swap it in: a reader never sees half a model."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        ft.net.save(tmp, ft.tokenizer)
+        for name, partner in partners.items():
+            partner.save(tmp, name)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stored_hash(model_dir: Path) -> str | None:
+    try:
+        return str(read_meta(model_dir).get("data_hash"))
+    except (ConfigError, OSError, ValueError):
+        return None
