@@ -9,11 +9,11 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from bot.channels import registry
+from bot.channels import mount_channels
 from bot.engine import TurnResult, UserMessage
 from bot.runtime import Runtime
-from bot.server import api, knowledge_api
-from bot.server.keys import RUNTIME, SETTINGS
+from bot.server import api, knowledge_api, pages
+from bot.server.keys import OUTPUTS, RUNTIME, SETTINGS
 from bot.server.middleware import auth, cors, errors
 from bot.settings import Settings
 
@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
 
 
-def create_app(settings: Settings, *, channels: tuple[str, ...] = ("rest",), wait_for_models: bool = False) -> web.Application:
+def create_app(
+    settings: Settings, *, channels: tuple[str, ...] | None = None, wait_for_models: bool = False
+) -> web.Application:
+    """`channels`: the channels to mount (default: those of the project's credentials.yml)."""
     app = web.Application(middlewares=[errors, cors, auth], client_max_size=MAX_BODY)
     runtime = Runtime.create(settings)
     app[SETTINGS] = settings
@@ -30,10 +33,10 @@ def create_app(settings: Settings, *, channels: tuple[str, ...] = ("rest",), wai
     async def on_message(message: UserMessage) -> TurnResult:
         return await runtime.require_engine().handle(message)
 
-    for name in channels:
-        app.add_routes(registry[name]().routes(on_message))
+    app[OUTPUTS] = mount_channels(app, settings, on_message, channels)
     app.add_routes(api.routes)
     app.add_routes(knowledge_api.routes)
+    app.add_routes(pages.routes(widget="socketio" in app[OUTPUTS]))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.open()

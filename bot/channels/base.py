@@ -1,5 +1,6 @@
-"""Channel interfaces: an input channel mounts its webhook routes; replies go out through the
-channel the message came from."""
+"""Channel interfaces. An input channel mounts its webhook (routes, start-up, clean-up) on the
+app; replies go back through the output channel of the conversation's input channel, which
+can also reach the conversation later, outside any request (the agent console)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,55 @@ from typing import Any, Awaitable, Callable, Protocol
 from aiohttp import web
 
 from bot.engine import TurnResult, UserMessage
+from bot.errors import ConfigError, SwitchboardError
 
 OnMessage = Callable[[UserMessage], Awaitable[TurnResult]]
+
+
+class OutputChannel(Protocol):
+    name: str
+
+    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Deliver one bot message ({"text", "buttons", "image", ...}) to the conversation
+        `recipient_id` (the sender id its input channel gave it). Raises DeliveryError."""
 
 
 class InputChannel(Protocol):
     name: str
 
-    def routes(self, on_message: OnMessage) -> list[web.RouteDef]:
-        """The aiohttp routes of this channel's webhook (under /webhooks/<name>/)."""
+    def mount(self, app: web.Application, on_message: OnMessage) -> OutputChannel | None:
+        """Add this channel's routes (and its start-up and clean-up) to `app`. Returns the output
+        channel that reaches its conversations later, or None when it cannot push (REST)."""
 
 
-class OutputChannel(Protocol):
-    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
-        """Deliver one bot message ({"text", "buttons", "image", ...}) to the recipient."""
+class ChannelDisabled(ConfigError):
+    """The channel's section in credentials.yml is incomplete (e.g. an unset secret): the
+    channel is not mounted and the server says why."""
+
+
+class DeliveryError(SwitchboardError):
+    """The platform refused or failed a message after the retries it allows."""
+
+    status = 502
+
+
+def require(name: str, config: dict[str, Any], *keys: str) -> None:
+    """Raise ChannelDisabled unless every key of `config` is a non-empty string."""
+    empty = [k for k in keys if not isinstance(config.get(k), str) or not config[k].strip()]
+    if empty:
+        raise ChannelDisabled(
+            f"credentials.yml {name}: {', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty "
+            "(is the environment variable it references set?)"
+        )
+
+
+def parts(message: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]], str | None]:
+    """(text, buttons, image URL) of one bot message, with well-formed buttons only."""
+    text = message.get("text") if isinstance(message.get("text"), str) else None
+    buttons = [
+        {"title": str(b.get("title") or b.get("payload")), "payload": str(b.get("payload") or b.get("title"))}
+        for b in message.get("buttons") or []
+        if isinstance(b, dict) and (b.get("title") or b.get("payload"))
+    ]
+    image = message.get("image") if isinstance(message.get("image"), str) else None
+    return text, buttons, image

@@ -45,6 +45,10 @@ def outgoing(recipient_id: str, message: dict[str, Any]) -> dict[str, Any]:
 class RestInput:
     name = "rest"
 
+    def mount(self, app: web.Application, on_message: OnMessage) -> None:
+        """Replies travel in the HTTP response: no output channel can reach a REST client later."""
+        app.add_routes(self.routes(on_message))
+
     def routes(self, on_message: OnMessage) -> list[web.RouteDef]:
         async def health(_: web.Request) -> web.Response:
             return web.json_response({"status": "ok"})

@@ -143,7 +143,3 @@ async def health(request: web.Request) -> web.Response:
         body["error"] = runtime.load_error
     return web.json_response(body, status=200 if ok else 503)
 
-
-@routes.get("/")
-async def hello(_: web.Request) -> web.Response:
-    return web.Response(text=f"Hello from Switchboard {bot.__version__}")

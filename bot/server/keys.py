@@ -9,7 +9,10 @@ from aiohttp import web
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.channels.base import OutputChannel
     from bot.runtime import Runtime
 
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME: web.AppKey["Runtime"] = web.AppKey("runtime")
+# channel name -> the output channel that reaches that channel's conversations outside a request
+OUTPUTS: web.AppKey["dict[str, OutputChannel]"] = web.AppKey("outputs")

@@ -48,6 +48,8 @@ CORS_HEADERS = "Authorization, Content-Type"
 @web.middleware
 async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Browsers on the allowed origins (switchboard.yml server.cors_origins) may call the API."""
+    if request.path.startswith("/socket.io"):  # engine.io answers CORS itself (the socketio channel's origins)
+        return await handler(request)
     origin = request.headers.get("Origin")
     allowed = request.app[SETTINGS].cors_origins
     ok = origin is not None and ("*" in allowed or origin in allowed)

@@ -47,7 +47,7 @@ async def start_server(trained_project: Path) -> AsyncIterator[StartServer]:
     async def start(project: Path | None = None, **overrides: Any) -> Server:
         settings = load_settings(project or trained_project, **overrides)
         app = create_app(settings, wait_for_models=True)
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, shutdown_timeout=2.0)  # a pending long poll need not hold the teardown
         await runner.setup()
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -1,0 +1,192 @@
+"""Rasa's socket.io channel (what rasa-webchat and our widget speak), on the aiohttp app.
+
+Events: `session_request {"session_id"}` -> `session_confirm <id>`; `user_uttered {"message",
+"session_id", "metadata"?}` -> one `bot_uttered` per bot message. With session persistence (the
+default) a socket joins the room named by its session id, the conversation id is the session id,
+and replies go to that room: a reconnecting widget, or a second tab, keeps the conversation.
+Switchboard's own widget also understands `bot_uttered_delta {"stream_id", "delta"}` (streamed
+text; the final `bot_uttered` carries the whole text and the same stream_id, so widgets that
+ignore deltas still show it). Bad input is answered with an `error` event, `{"error": ...}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any, AsyncIterable
+
+from aiohttp import web
+
+from bot.channels.base import OnMessage, parts, require
+from bot.engine import UserMessage
+from bot.errors import BadRequest, SwitchboardError
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    import socketio
+
+log = logging.getLogger(__name__)
+PATH = "socket.io"
+MAX_SESSION_ID = 255
+
+
+def to_socketio(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """One bot message as the bot_uttered payloads Rasa's socket.io channel sends."""
+    text, buttons, image = parts(message)
+    out: list[dict[str, Any]] = []
+    if text is not None or buttons:
+        payload: dict[str, Any] = {"text": text or ""}
+        if buttons:
+            payload["quick_replies"] = [
+                {"content_type": "text", "title": b["title"], "payload": b["payload"]} for b in buttons
+            ]
+        out.append(payload)
+    if image:
+        out.append({"attachment": {"type": "image", "payload": {"src": image}}})
+    if isinstance(message.get("attachment"), dict):
+        out.append({"attachment": message["attachment"]})
+    if isinstance(message.get("custom"), dict):
+        out.append(message["custom"])
+    return out
+
+
+class SocketIOOutput:
+    """Emits to a conversation's room: works for any socket of that session, now or later."""
+
+    name = "socketio"
+
+    def __init__(self, sio: "socketio.AsyncServer", bot_event: str) -> None:
+        self.sio, self.bot_event = sio, bot_event
+
+    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
+        for payload in to_socketio(message):
+            await self.sio.emit(self.bot_event, payload, room=recipient_id)
+
+    async def send_stream(self, recipient_id: str, chunks: AsyncIterable[str]) -> str:
+        """Stream a text as it is generated; returns the whole text."""
+        stream_id, text = uuid.uuid4().hex, ""
+        async for chunk in chunks:
+            text += chunk
+            await self.sio.emit("bot_uttered_delta", {"stream_id": stream_id, "delta": chunk}, room=recipient_id)
+        await self.sio.emit(self.bot_event, {"text": text, "stream_id": stream_id}, room=recipient_id)
+        return text
+
+
+class SocketIOInput:
+    name = "socketio"
+
+    def __init__(self, config: dict[str, Any], settings: Settings) -> None:
+        self.user_event = str(config.get("user_message_evt") or "user_uttered")
+        self.bot_event = str(config.get("bot_message_evt") or "bot_uttered")
+        self.persistence = bool(config.get("session_persistence", True))
+        if "jwt_key" in config:  # configured but empty (an unset env var) must not mean "no auth"
+            require(self.name, config, "jwt_key")
+        self.jwt_key: str | None = config.get("jwt_key") or None
+        self.jwt_method = str(config.get("jwt_method") or "HS256")
+        extra = config.get("cors_allowed_origins") or []
+        self.origins = set(settings.cors_origins) | set([extra] if isinstance(extra, str) else extra)
+        self.max_chars = settings.max_message_chars
+
+    def origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        """The configured origins, plus the page this server serves itself (same origin)."""
+        if origin is None or "*" in self.origins or origin in self.origins:
+            return True
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin == own
+
+    def mount(self, app: web.Application, on_message: OnMessage) -> SocketIOOutput:
+        import socketio
+
+        sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=self.origin_allowed,
+                                   logger=False, engineio_logger=False)
+        sio.attach(app, socketio_path=PATH)
+        output = SocketIOOutput(sio, self.bot_event)
+
+        async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            claims = self._verify(auth) if self.jwt_key else None
+            await sio.save_session(sid, {"session_id": None, "claims": claims})
+
+        async def session_request(sid: str, data: Any = None) -> None:
+            requested = data.get("session_id") if isinstance(data, dict) else None
+            if not isinstance(requested, str) or not requested.strip() or len(requested) > MAX_SESSION_ID:
+                requested = uuid.uuid4().hex
+            await self._join(sio, sid, requested)
+            await sio.emit("session_confirm", requested, to=sid)
+
+        async def user_uttered(sid: str, data: Any = None) -> None:
+            try:
+                message = await self._message(sio, sid, data)
+            except SwitchboardError as exc:
+                await sio.emit("error", {"error": str(exc), "status": exc.status}, to=sid)
+                return
+            try:
+                result = await on_message(message)
+            except SwitchboardError as exc:  # e.g. the models are still loading
+                log.warning("socket.io message of %s not handled: %s", message.sender_id, exc)
+                await sio.emit("error", {"error": str(exc), "status": exc.status}, to=sid)
+                return
+            except Exception:
+                log.exception("socket.io message of conversation %s failed", message.sender_id)
+                await sio.emit("error", {"error": "internal error; the server logged the details", "status": 500},
+                               to=sid)
+                return
+            room = message.sender_id if self.persistence else sid
+            for reply in result.replies:
+                await output.send(room, reply)
+
+        sio.on("connect", connect)
+        sio.on("session_request", session_request)
+        sio.on(self.user_event, user_uttered)
+        return output
+
+    def _verify(self, auth: Any) -> dict[str, Any]:
+        import jwt
+        import socketio
+
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            raise socketio.exceptions.ConnectionRefusedError("a JWT is required: connect with auth {token: ...}")
+        try:
+            claims = jwt.decode(token, self.jwt_key, algorithms=[self.jwt_method])
+        except jwt.PyJWTError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(f"invalid JWT: {exc}") from None
+        return dict(claims)
+
+    async def _join(self, sio: "socketio.AsyncServer", sid: str, session_id: str) -> None:
+        async with sio.session(sid) as session:
+            session["session_id"] = session_id
+        if self.persistence:
+            await sio.enter_room(sid, session_id)
+
+    async def _message(self, sio: "socketio.AsyncServer", sid: str, data: Any) -> UserMessage:
+        if not isinstance(data, dict):
+            raise BadRequest(f"'{self.user_event}' needs an object {{\"message\", \"session_id\"}}")
+        text = data.get("message")
+        if not isinstance(text, str) or not text.strip():
+            raise BadRequest("'message' must be a non-empty string")
+        if len(text) > self.max_chars:
+            raise BadRequest(f"'message' is {len(text)} characters; the limit is {self.max_chars}")
+        metadata = data.get("metadata") or {}
+        if isinstance(metadata, str):  # some widgets send it as a JSON string
+            try:
+                metadata = json.loads(metadata)
+            except json.JSONDecodeError:
+                raise BadRequest("'metadata' must be a JSON object") from None
+        if not isinstance(metadata, dict):
+            raise BadRequest("'metadata' must be a JSON object")
+        session = await sio.get_session(sid)
+        sender = sid
+        if self.persistence:
+            given, joined = data.get("session_id"), session.get("session_id")
+            if given is not None and (not isinstance(given, str) or not given.strip() or len(given) > MAX_SESSION_ID):
+                raise BadRequest(f"'session_id' must be a non-empty string of at most {MAX_SESSION_ID} characters")
+            if joined is None:  # no session_request first: the message opens the session
+                joined = given or sid
+                await self._join(sio, sid, joined)
+            elif given is not None and given != joined:
+                raise BadRequest(f"'session_id' {given!r} is not this socket's session; send session_request first")
+            sender = joined
+        if session.get("claims") is not None:
+            metadata = {**metadata, "jwt": session["claims"]}
+        return UserMessage(text=text, sender_id=sender, input_channel=self.name, metadata=metadata)

@@ -1,0 +1,144 @@
+"""The socket.io channel with a plain python-socketio client: Rasa's events, rooms that keep a
+conversation across reconnects, quick replies, origins, JWT, bad input, and the output channel
+reaching a session later (as the agent console will)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import jwt
+import pytest
+import socketio
+
+from bot.server.keys import OUTPUTS
+from tests.integration.conftest import StartServer, Server
+from tests.integration.socketio_client import WidgetClient, has
+
+
+@pytest.fixture
+async def client(server: Server):  # type: ignore[no-untyped-def]
+    widget = WidgetClient(server.base)
+    await widget.connect()
+    yield widget
+    await widget.close()
+
+
+async def test_shop_conversation_over_socketio(server: Server, client: WidgetClient) -> None:
+    session = await client.session(None)
+    assert re.fullmatch(r"[0-9a-f]{32}", session)
+    await client.say("/greet", session)
+    greeting = (await client.until(lambda m: "quick_replies" in m))[-1]
+    assert "Northwind" in greeting["text"]
+    replies = greeting["quick_replies"]
+    assert all(r["content_type"] == "text" and r["title"] and r["payload"].startswith("/") for r in replies)
+    await client.say("what payment methods do you accept?", session)
+    await client.until(has("PayPal"))
+    await client.say("do you sell gift cards?", session)
+    await client.until(has("gift card"))
+    await client.say(next(r["payload"] for r in replies if r["payload"] == "/order_status"), session)
+    await client.until(has("order number"))
+    tracker = await server.tracker(session)
+    users = [e for e in tracker["events"] if e["event"] == "user"]
+    assert [e["input_channel"] for e in users] == ["socketio"] * 4
+    assert tracker["latest_input_channel"] == "socketio"
+
+
+async def test_a_reconnecting_client_keeps_its_conversation(server: Server) -> None:
+    first = WidgetClient(server.base, transport="polling")  # rasa-webchat starts with long polling
+    await first.connect()
+    session = await first.session(None)
+    await first.say("where is my order?", session)
+    await first.until(has("order number"))
+    await first.close()
+
+    second = WidgetClient(server.base, transport="polling")
+    await second.connect()
+    try:
+        assert await second.session(session) == session
+        await second.say("it's NW-10002", session)
+        answer = await second.until(has("NW-10002"))
+        assert "shipped" in answer[-1]["text"]
+    finally:
+        await second.close()
+
+
+async def test_the_output_channel_reaches_every_socket_of_a_session_later(server: Server) -> None:
+    tabs = [WidgetClient(server.base), WidgetClient(server.base)]
+    for tab in tabs:
+        await tab.connect()
+    try:
+        session = await tabs[0].session(None)
+        assert await tabs[1].session(session) == session
+        output = server.app[OUTPUTS]["socketio"]
+        await output.send(session, {"text": "Hi, this is Dana from support.",
+                                    "buttons": [{"title": "Thanks", "payload": "/thanks"}]})
+        for tab in tabs:
+            message = (await tab.until(has("Dana")))[-1]
+            assert message["quick_replies"] == [{"content_type": "text", "title": "Thanks", "payload": "/thanks"}]
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for piece in ["Your parcel ", "left the ", "warehouse."]:
+                yield piece
+
+        text = await output.send_stream(session, chunks())
+        deltas = [await asyncio.wait_for(tabs[0].deltas.get(), 10) for _ in range(3)]
+        final = (await tabs[0].until(has("warehouse")))[-1]
+        assert "".join(d["delta"] for d in deltas) == text == final["text"] == "Your parcel left the warehouse."
+        assert {d["stream_id"] for d in deltas} == {final["stream_id"]}
+    finally:
+        for tab in tabs:
+            await tab.close()
+
+
+async def test_bad_input_gets_an_error_event_and_stores_nothing(server: Server, client: WidgetClient) -> None:
+    session = await client.session(None)
+    for bad, needle in [
+        ({}, "'message'"),
+        ({"message": 5}, "'message'"),
+        ({"message": "   "}, "'message'"),
+        ({"message": "x" * 4001}, "limit"),
+        ({"message": "hi", "metadata": "{not json"}, "'metadata'"),
+        ({"message": "hi", "metadata": [1]}, "'metadata'"),
+        ({"message": "hi", "session_id": "someone-else"}, "not this socket's session"),
+    ]:
+        await client.sio.emit("user_uttered", {"session_id": session, **bad} if "session_id" not in bad else bad)
+        error = await client.error()
+        assert error["status"] == 400 and needle in error["error"], (bad, error)
+    await client.sio.emit("user_uttered", "just a string")
+    assert "needs an object" in (await client.error())["error"]
+    tracker = await server.tracker(session)
+    assert not [e for e in tracker["events"] if e["event"] == "user"]
+    await client.say("hello", session)  # and the socket still works
+    await client.until(lambda m: "quick_replies" in m)
+
+
+async def test_a_foreign_origin_is_refused_and_a_configured_one_accepted(server: Server) -> None:
+    foreign = WidgetClient(server.base)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await foreign.connect(headers={"Origin": "https://evil.example"})
+    allowed = WidgetClient(server.base)
+    await allowed.connect(headers={"Origin": "http://localhost:5005"})
+    assert allowed.sio.connected
+    await allowed.close()
+
+
+async def test_jwt_is_required_when_configured(start_server: StartServer, tmp_path: Path) -> None:
+    key = "widget-signing-key-0123456789abcdef"
+    server = await start_server(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+                                channels={"rest": {}, "socketio": {"jwt_key": key}})
+    for auth in (None, {"token": "not-a-jwt"}, {"token": jwt.encode({"sub": "u1"}, "wrong-key-0123456789abcdef0123456789")}):
+        refused = WidgetClient(server.base)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await refused.connect(auth=auth)
+    client = WidgetClient(server.base)
+    await client.connect(auth={"token": jwt.encode({"sub": "customer-42"}, key, algorithm="HS256")})
+    try:
+        session = await client.session(None)
+        await client.say("hello", session)
+        await client.until(lambda m: "quick_replies" in m)
+    finally:
+        await client.close()
+    user = [e for e in (await server.tracker(session))["events"] if e["event"] == "user"][0]
+    assert user["metadata"]["jwt"]["sub"] == "customer-42"
