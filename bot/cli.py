@@ -212,6 +212,12 @@ def cmd_run_actions(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
+    from bot.channels.telegram import set_webhook_command
+
+    return set_webhook_command(_settings(args), args.url)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchboard", description="Switchboard customer-service bot")
     parser.add_argument("--project", default=".", help="the bot project directory (default: current directory)")
@@ -266,12 +272,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sentiment", help="nlu: a sentiment test CSV text,label")
     p.add_argument("--cross-validation", type=int, metavar="K",
                    help="nlu: train and test K times on stratified folds of --data instead of using --model")
+    p.add_argument("--epochs", type=int, help="nlu cross-validation: epochs for large data")
+    p.add_argument("--threads", type=int, help="nlu cross-validation: torch threads for training")
+    p.add_argument("--seed", type=int, help="nlu cross-validation: random seed (default 13)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("run-actions", help="start a rasa-sdk action server for the project's actions")
     p.add_argument("--actions", default="actions", help="the Python package holding the actions")
     p.add_argument("--port", type=int, default=5055)
     p.set_defaults(func=cmd_run_actions)
+
+    p = sub.add_parser("telegram", help="Telegram channel helpers")
+    p = p.add_subparsers(dest="telegram_command", required=True).add_parser(
+        "set-webhook", help="register the webhook URL and secret token (credentials.yml) with Telegram")
+    p.add_argument("--url", help="https://<host>/webhooks/telegram/webhook (default: telegram.webhook_url)")
+    p.set_defaults(func=cmd_telegram_set_webhook)
     return parser
 
 

@@ -38,6 +38,7 @@ class TurnResult:
     replies: list[dict[str, Any]]
     events: list[dict[str, Any]]
     decision: Decision | None
+    duplicate: bool = False  # the message id was already handled (a platform redelivery): nothing done
 
 
 class Engine:
@@ -81,6 +82,11 @@ class Engine:
         async with self.locks.lock(message.sender_id):
             started = time.perf_counter()
             tracker = await self.store.load(message.sender_id, window=self.window)
+            if any(e.get("event") == "user" and e.get("message_id") == message.message_id
+                   for e in tracker.recent_events):  # Slack retries, Telegram redeliveries
+                log.info("message %s of conversation %s was already handled; not answered again",
+                         message.message_id, message.sender_id)
+                return TurnResult([], [], None, duplicate=True)
             new: list[dict[str, Any]] = []
             if tracker.state.latest_event_time is None:
                 new += [ev.action("action_session_start"), ev.session_started(), ev.action("action_listen")]

@@ -1,0 +1,181 @@
+"""Telegram end to end against a local Bot API server: the shop conversation with an inline
+keyboard and a callback query, the secret-token check, redelivered updates answered once,
+long replies split, flood control retried, platform errors reported, the output channel used
+later, and `switchboard telegram set-webhook`."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from bot.channels.base import DeliveryError
+from bot.server.keys import OUTPUTS
+from tests.conftest import TEMPLATE
+from tests.fakes.telegram_api import FakeTelegram
+from tests.integration.conftest import Server, StartServer, free_port
+
+TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz"
+SECRET = "s3cret-Token_for-webhook"
+CHAT = 5550101
+URL = "/webhooks/telegram/webhook"
+_ids = itertools.count(7000)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    api = FakeTelegram(TOKEN)
+    await api.start(free_port())
+    yield api
+    await api.stop()
+
+
+@pytest.fixture
+async def server(start_server: StartServer, fake: FakeTelegram, tmp_path: Path) -> Server:
+    channels = {"rest": {}, "telegram": {"access_token": TOKEN, "secret_token": SECRET, "base_url": f"{fake.base}/bot"}}
+    return await start_server(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", channels=channels)
+
+
+def text_update(text: str, chat: int = CHAT, update_id: int | None = None) -> dict[str, Any]:
+    user = {"id": chat, "is_bot": False, "first_name": "Ada", "language_code": "en"}
+    return {"update_id": update_id or next(_ids), "message": {
+        "message_id": next(_ids), "date": int(time.time()), "from": user,
+        "chat": {"id": chat, "type": "private", "first_name": "Ada"}, "text": text}}
+
+
+def callback_update(data: str, chat: int = CHAT) -> dict[str, Any]:
+    user = {"id": chat, "is_bot": False, "first_name": "Ada"}
+    message = {"message_id": next(_ids), "date": int(time.time()), "chat": {"id": chat, "type": "private"},
+               "text": "Hi there"}
+    return {"update_id": next(_ids), "callback_query": {
+        "id": str(next(_ids)), "from": user, "chat_instance": "42", "message": message, "data": data}}
+
+
+async def post(server: Server, update: Any, secret: str | None = SECRET, **kwargs: Any) -> tuple[int, Any]:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    async with server.http.post(server.base + URL, json=update, headers=headers, **kwargs) as r:
+        return r.status, await r.json()
+
+
+async def test_the_shop_conversation_over_telegram(server: Server, fake: FakeTelegram) -> None:
+    assert ("getMe", {}) in fake.calls  # the token was checked at start-up
+    assert (await post(server, text_update("/start")))[0] == 200
+    greeting = (await fake.wait_for("sendMessage", 1))[-1]
+    assert "Northwind" in greeting["text"] and greeting["chat_id"] == str(CHAT)
+    keyboard = greeting["reply_markup"]["inline_keyboard"]
+    assert {"text": "Where is my order?", "callback_data": "/order_status"} in [row[0] for row in keyboard]
+
+    assert (await post(server, callback_update("/order_status")))[0] == 200
+    assert fake.sent("answerCallbackQuery")
+    assert "order number" in fake.sent()[-1]["text"].lower()
+    await post(server, text_update("it's NW-10002"))
+    assert "NW-10002" in fake.sent()[-1]["text"] and "shipped" in fake.sent()[-1]["text"]
+    await post(server, text_update("do you sell gift cards?"))
+    assert "gift card" in fake.sent()[-1]["text"].lower()
+
+    tracker = await server.tracker(str(CHAT))
+    users = [e for e in tracker["events"] if e["event"] == "user"]
+    assert [u["text"] for u in users] == ["/greet", "/order_status", "it's NW-10002", "do you sell gift cards?"]
+    assert {u["input_channel"] for u in users} == {"telegram"}
+    assert users[0]["metadata"]["telegram"]["chat_id"] == CHAT
+
+
+async def test_forged_and_malformed_requests_are_rejected(server: Server, fake: FakeTelegram) -> None:
+    update = text_update("hello", chat=5550102)
+    for secret in (None, "", "wrong", SECRET + "x"):
+        status, body = await post(server, update, secret=secret)
+        assert status == 401 and "X-Telegram-Bot-Api-Secret-Token" in body["error"]
+    async with server.http.post(server.base + URL, data=b"{not json") as r:
+        assert r.status == 401  # the secret is checked first, before the body is read
+    async with server.http.post(server.base + URL, data=b"{not json",
+                                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
+        assert r.status == 400 and "not valid JSON" in (await r.json())["error"]
+    for bad in ({"message": {"text": "hi"}}, {"update_id": "7", "message": {}}, [1, 2]):
+        status, body = await post(server, bad)
+        assert status == 400 and body["error"], bad
+    assert not fake.sent()
+    tracker = await server.tracker("5550102")
+    assert not [e for e in tracker["events"] if e["event"] == "user"]
+
+
+async def test_a_redelivered_update_is_answered_once(server: Server, fake: FakeTelegram) -> None:
+    update = text_update("what payment methods do you accept?", chat=5550103)
+    results = await asyncio.gather(*(post(server, update) for _ in range(3)))  # Telegram did not get its 200
+    assert all(status == 200 for status, _ in results)
+    assert sorted(body["duplicate"] for _, body in results) == [False, True, True]
+    await post(server, update)
+    assert len([m for m in fake.sent() if m["chat_id"] == "5550103"]) == 1
+    tracker = await server.tracker("5550103")
+    assert len([e for e in tracker["events"] if e["event"] == "user"]) == 1
+
+
+async def test_updates_the_bot_does_not_answer_get_their_200(server: Server, fake: FakeTelegram) -> None:
+    sticker = text_update("x", chat=5550104)
+    del sticker["message"]["text"]
+    sticker["message"]["sticker"] = {"file_id": "f", "file_unique_id": "u", "width": 1, "height": 1,
+                                     "is_animated": False, "is_video": False, "type": "regular"}
+    assert await post(server, sticker) == (200, {"ok": True, "ignored": True})
+    assert await post(server, {"update_id": next(_ids)}) == (200, {"ok": True, "ignored": True})
+    assert not fake.sent()
+
+
+async def test_the_output_channel_reaches_a_chat_later_split_and_with_buttons(server: Server, fake: FakeTelegram) -> None:
+    output = server.app[OUTPUTS]["telegram"]
+    paragraph = ("Your parcel is on its way. " * 40).strip()
+    long_text = "\n\n".join([paragraph] * 9)  # about 9,700 characters
+    await output.send("5550105", {"text": long_text, "buttons": [{"title": "Thanks", "payload": "/thanks"}]})
+    sent = fake.sent()
+    assert len(sent) == 3 and all(len(m["text"]) <= 4096 for m in sent)
+    assert "".join(m["text"] for m in sent) == long_text
+    assert [("reply_markup" in m) for m in sent] == [False, False, True]
+    assert sent[-1]["reply_markup"]["inline_keyboard"] == [[{"text": "Thanks", "callback_data": "/thanks"}]]
+
+
+async def test_flood_control_is_retried_and_refusals_are_reported(
+    server: Server, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    output = server.app[OUTPUTS]["telegram"]
+    fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    await output.send("5550106", {"text": "after a pause"})
+    attempts = [m for m in fake.sent() if m["text"] == "after a pause"]
+    assert len(attempts) == 2  # refused once, then delivered
+
+    fake.fail_next("sendMessage", 400, "Bad Request: chat not found")
+    with caplog.at_level(logging.ERROR, logger="bot.channels.telegram"):
+        with pytest.raises(DeliveryError, match="(?i)chat not found"):
+            await output.send("999", {"text": "nobody there"})
+    assert any("999" in r.getMessage() and "chat not found" in r.getMessage().lower() for r in caplog.records)
+
+    fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")  # during a turn
+    with caplog.at_level(logging.ERROR, logger="bot.channels.telegram"):
+        status, _ = await post(server, text_update("hello", chat=5550107))
+    assert status == 200  # answered, so Telegram does not redeliver; the failure is in the log
+    assert any("5550107" in r.getMessage() and "blocked" in r.getMessage().lower() for r in caplog.records)
+
+
+async def test_set_webhook_command(fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    project = tmp_path / "bot"
+    shutil.copytree(TEMPLATE, project, ignore=shutil.ignore_patterns(".switchboard"))
+    credentials = (project / "credentials.yml").read_text()
+    (project / "credentials.yml").write_text(credentials.replace(
+        "  start_payload:", f"  base_url: {fake.base}/bot\n  start_payload:"))
+    monkeypatch.setenv("TELEGRAM_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_SECRET_TOKEN", SECRET)
+    hook = "https://shop.example/webhooks/telegram/webhook"
+    assert await asyncio.to_thread(main, ["--project", str(project), "telegram", "set-webhook", "--url", hook]) == 0
+    assert fake.webhook["url"] == hook and fake.webhook["secret_token"] == SECRET
+    assert fake.webhook["allowed_updates"] == ["message", "callback_query"]
+    assert f"webhook set: {hook}" in capsys.readouterr().out
+
+    monkeypatch.setenv("TELEGRAM_TOKEN", "")
+    assert await asyncio.to_thread(main, ["--project", str(project), "telegram", "set-webhook", "--url", hook]) == 2
+    assert "access_token is empty" in capsys.readouterr().err
