@@ -1,0 +1,196 @@
+"""Slack's Events API through slack-bolt's AsyncApp, mounted on our aiohttp app.
+
+POST /webhooks/slack/webhook takes events and button clicks (set it as both the Event
+Subscriptions and the Interactivity request URL). Bolt verifies the signature and timestamp
+(401 otherwise) and answers url_verification. Direct messages and mentions are answered in
+their thread; buttons are Block Kit buttons. The conversation id is the Slack user id, as in
+Rasa; where to answer (channel, thread) is kept in the user event's metadata, so a message
+sent later (the agent console) finds its way from the tracker store, from any worker. The
+turn runs before Slack gets its answer: a failure (e.g. models still loading) makes Slack
+retry, and a retry of a message already handled is not answered again (the engine knows the
+message id, built from the channel and the message's ts).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot.channels.base import DeliveryError, OnMessage, parts, require
+from bot.engine import UserMessage
+from bot.errors import NotFound
+from bot.server.keys import RUNTIME
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+MAX_SECTION = 3000
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn needs &, < and > escaped; everything else stays as the bot wrote it."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def blocks_for(message: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]] | None]]:
+    """One bot message as chat.postMessage (text, blocks) pairs; buttons become Block Kit."""
+    text, buttons, image = parts(message)
+    posts: list[tuple[str, list[dict[str, Any]] | None]] = []
+    if buttons:
+        elements = [{"type": "button", "text": {"type": "plain_text", "text": b["title"][:75]},
+                     "value": b["payload"][:2000], "action_id": f"switchboard_button_{i}"}
+                    for i, b in enumerate(buttons[:25])]
+        actions = {"type": "actions", "block_id": "switchboard_buttons", "elements": elements}
+        if text and len(text) <= MAX_SECTION:
+            section = {"type": "section", "text": {"type": "mrkdwn", "text": escape(text)}}
+            posts.append((escape(text), [section, actions]))
+        else:
+            if text:
+                posts.append((escape(text), None))
+            posts.append((" / ".join(b["title"] for b in buttons), [actions]))
+    elif text:
+        posts.append((escape(text), None))
+    if image:
+        posts.append(("image", [{"type": "image", "image_url": image, "alt_text": "image"}]))
+    return posts
+
+
+class SlackOutput:
+    name = "slack"
+
+    def __init__(self, client: "AsyncWebClient", app: web.Application) -> None:
+        self.client, self.app = client, app
+
+    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Later, outside a request: to where the user last wrote to the bot."""
+        await self.post(await self.address(recipient_id), message)
+
+    async def address(self, conversation_id: str) -> dict[str, Any]:
+        store = self.app[RUNTIME].store
+        recent = (await store.load(conversation_id, window=100)).recent_events
+        found = _last_address(recent) or _last_address(await store.events(conversation_id))
+        if found is None:
+            raise NotFound(f"conversation {conversation_id!r} has no Slack message to answer")
+        return found
+
+    async def post(self, address: dict[str, Any], message: dict[str, Any]) -> None:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        for text, blocks in blocks_for(message):
+            try:
+                await self.client.chat_postMessage(channel=address["channel"], text=text, blocks=blocks,
+                                                   thread_ts=address.get("thread_ts"))
+            except SlackApiError as exc:
+                error = exc.response.get("error") if exc.response is not None else exc
+                log.error("slack chat.postMessage to %s (thread %s) failed: %s",
+                          address["channel"], address.get("thread_ts"), error)
+                raise DeliveryError(f"slack chat.postMessage to {address['channel']} failed: {error}") from exc
+            except SlackClientError as exc:  # retried by the client's handlers before it gets here
+                log.error("slack chat.postMessage to %s failed: %s", address["channel"], exc)
+                raise DeliveryError(f"slack chat.postMessage to {address['channel']} failed: {exc}") from exc
+
+
+class SlackInput:
+    name = "slack"
+
+    def __init__(self, config: dict[str, Any], settings: Settings) -> None:
+        require(self.name, config, "slack_token", "slack_signing_secret")
+        self.token, self.secret = str(config["slack_token"]), str(config["slack_signing_secret"])
+        self.base_url = str(config.get("base_url") or "https://slack.com/api/")
+        self.max_chars = settings.max_message_chars
+
+    def mount(self, app: web.Application, on_message: OnMessage) -> SlackOutput:
+        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+        from slack_bolt.async_app import AsyncApp
+        from slack_sdk.http_retry.builtin_async_handlers import (
+            AsyncConnectionErrorRetryHandler,
+            AsyncRateLimitErrorRetryHandler,
+            AsyncServerErrorRetryHandler,
+        )
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        client = AsyncWebClient(token=self.token, base_url=self.base_url, retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ])
+        bolt = AsyncApp(signing_secret=self.secret, client=client,
+                        process_before_response=True, raise_error_for_unhandled_request=False)
+        output = SlackOutput(client, app)
+
+        async def turn(text: str, user: str, address: dict[str, Any], message_id: str) -> None:
+            text = _MENTION.sub("", text).strip()
+            if not text or not user:
+                return
+            if len(text) > self.max_chars:
+                text = text[: self.max_chars]
+                log.warning("slack message %s was over %d characters and was cut", message_id, self.max_chars)
+            result = await on_message(UserMessage(text=text, sender_id=user, input_channel=self.name,
+                                                  metadata={"slack": address}, message_id=message_id))
+            for reply in result.replies:
+                try:
+                    await output.post(address, reply)
+                except DeliveryError:  # logged with its context; the reply stays in the tracker
+                    break
+
+        async def on_message_event(event: dict[str, Any], body: dict[str, Any]) -> None:
+            if event.get("subtype") not in (None, "file_share") or event.get("bot_id"):
+                return  # edits, joins, other bots' messages
+            if event.get("channel_type") != "im":
+                return  # in channels the bot answers mentions (app_mention), not every message
+            await turn(str(event.get("text") or ""), str(event.get("user") or ""), _address(event, body, thread=False),
+                       f"slack-{event.get('channel')}-{event.get('ts')}")
+
+        async def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
+            if event.get("bot_id"):
+                return
+            await turn(str(event.get("text") or ""), str(event.get("user") or ""), _address(event, body, thread=True),
+                       f"slack-{event.get('channel')}-{event.get('ts')}")
+
+        async def on_button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await ack()
+            container = body.get("container") or {}
+            posted = body.get("message") or {}
+            channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+            address = {"channel": channel, "thread_ts": posted.get("thread_ts") or container.get("thread_ts"),
+                       "team": (body.get("team") or {}).get("id"), "user": (body.get("user") or {}).get("id")}
+            await turn(str(action.get("value") or ""), str(address["user"] or ""), address,
+                       f"slack-action-{action.get('action_ts')}")
+
+        async def ignore(ack: Any) -> None:
+            await ack()  # events the bot does not answer still get their 200
+
+        bolt.event("message")(on_message_event)
+        bolt.event("app_mention")(on_mention)
+        bolt.action(re.compile(r"^switchboard_button_\d+$"))(on_button)
+        bolt.event(re.compile(r".*"))(ignore)
+
+        async def webhook(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+        async def health(_: web.Request) -> web.Response:
+            return web.json_response({"status": "ok"})
+
+        app.add_routes([web.get("/webhooks/slack/", health), web.post("/webhooks/slack/webhook", webhook)])
+        return output
+
+
+def _address(event: dict[str, Any], body: dict[str, Any], *, thread: bool) -> dict[str, Any]:
+    """Where the answer goes: the event's channel, in its thread (a mention starts one)."""
+    thread_ts = event.get("thread_ts") or (event.get("ts") if thread else None)
+    return {"channel": event.get("channel"), "thread_ts": thread_ts, "team": body.get("team_id"),
+            "user": event.get("user")}
+
+
+def _last_address(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for event in reversed(events):
+        slack = (event.get("metadata") or {}).get("slack") if event.get("event") == "user" else None
+        if isinstance(slack, dict) and slack.get("channel"):
+            return slack
+    return None
