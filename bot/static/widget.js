@@ -104,7 +104,7 @@
     this.launcher.hidden = open;
     this._save();
     if (open) {
-      this.input.focus();
+      if (!restoring) this.input.focus(); // a reload does not steal the host page's focus
       this._scroll();
       if (!this.state.messages.length && !this.state.greeted && this.cfg.initPayload) {
         this.state.greeted = true;
