@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from bot.server.keys import OUTPUTS
 from tests.conftest import REPO, missing
 from tests.integration.conftest import Server
 
@@ -73,6 +74,19 @@ async def test_the_widget_in_chromium(server: Server, tmp_path: Path) -> None:
             await expect(log.locator("li.msg.user").filter(has_text="Where is my order?")).to_have_count(1)
             await ask("it's NW-10002", "NW-10002")  # the server kept the conversation: its order form goes on
             await expect(bot.last).to_contain_text("shipped")
+
+            output = server.app[OUTPUTS]["socketio"]  # later, outside a turn: streamed text reaches the page
+
+            async def chunks():  # type: ignore[no-untyped-def]
+                yield "Your parcel "
+                yield "is with DHL "
+                await expect(bot.last).to_have_text("Assistant: Your parcel is with DHL")  # shown while streaming
+                await expect(bot.last).to_have_attribute("aria-busy", "true")
+                yield "and arrives soon."
+
+            await output.send_stream(await _session_of(server), chunks())
+            await expect(bot.last).to_have_text("Assistant: Your parcel is with DHL and arrives soon.")
+            await expect(bot.last).not_to_have_attribute("aria-busy", "true")
 
             await page.keyboard.press("Escape")  # keyboard closes it and focus returns to the launcher
             await expect(launcher).to_be_focused()
