@@ -49,7 +49,10 @@ CORS_HEADERS = "Authorization, Content-Type"
 async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Browsers on the allowed origins (switchboard.yml server.cors_origins) may call the API."""
     if request.path.startswith("/socket.io"):  # engine.io answers CORS itself (the socketio channel's origins)
-        return await handler(request)
+        answer = await handler(request)
+        if answer.status >= 400 and isinstance(answer, web.Response) and answer.content_type == "text/plain":
+            return error_response(answer.status, (answer.text or answer.reason).strip())  # e.g. a refused origin
+        return answer
     origin = request.headers.get("Origin")
     allowed = request.app[SETTINGS].cors_origins
     ok = origin is not None and ("*" in allowed or origin in allowed)

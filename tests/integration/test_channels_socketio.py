@@ -118,6 +118,9 @@ async def test_a_foreign_origin_is_refused_and_a_configured_one_accepted(server:
     foreign = WidgetClient(server.base)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await foreign.connect(headers={"Origin": "https://evil.example"})
+    url = f"{server.base}/socket.io/?EIO=4&transport=polling"
+    async with server.http.get(url, headers={"Origin": "https://evil.example"}) as r:
+        assert r.status == 400 and "origin" in (await r.json())["error"].lower()
     allowed = WidgetClient(server.base)
     await allowed.connect(headers={"Origin": "http://localhost:5005"})
     assert allowed.sio.connected
