@@ -61,3 +61,12 @@ def parts(message: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]], st
     ]
     image = message.get("image") if isinstance(message.get("image"), str) else None
     return text, buttons, image
+
+
+def too_long(text: str, limit: int) -> dict[str, Any] | None:
+    """The bot's answer to a message over the limit (told to the customer, not stored), or None.
+    Platforms cannot show an HTTP error to their user, and a 4xx would make them redeliver."""
+    if len(text) <= limit:
+        return None
+    return {"text": f"Sorry, that message is too long for me ({len(text)} characters; the limit is {limit}). "
+                    "Could you send it in shorter parts?"}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.channels.base import DeliveryError, OnMessage, parts, require
+from bot.channels.base import DeliveryError, OnMessage, parts, require, too_long
 from bot.engine import UserMessage
 from bot.errors import NotFound
 from bot.server.keys import RUNTIME
@@ -128,9 +128,12 @@ class SlackInput:
             text = _MENTION.sub("", text).strip()
             if not text or not user:
                 return
-            if len(text) > self.max_chars:
-                text = text[: self.max_chars]
-                log.warning("slack message %s was over %d characters and was cut", message_id, self.max_chars)
+            notice = too_long(text, self.max_chars)
+            if notice is not None:
+                log.warning("slack message %s from %s: over %d characters, not handled", message_id, user,
+                            self.max_chars)
+                await output.post(address, notice)
+                return
             result = await on_message(UserMessage(text=text, sender_id=user, input_channel=self.name,
                                                   metadata={"slack": address}, message_id=message_id))
             for reply in result.replies:

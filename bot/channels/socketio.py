@@ -80,6 +80,7 @@ class SocketIOInput:
         self.user_event = str(config.get("user_message_evt") or "user_uttered")
         self.bot_event = str(config.get("bot_message_evt") or "bot_uttered")
         self.persistence = bool(config.get("session_persistence", True))
+        self.metadata_key = str(config.get("metadata_key") or "customData")  # what rasa-webchat sends
         if "jwt_key" in config:  # configured but empty (an unset env var) must not mean "no auth"
             require(self.name, config, "jwt_key")
         self.jwt_key: str | None = config.get("jwt_key") or None
@@ -167,7 +168,7 @@ class SocketIOInput:
             raise BadRequest("'message' must be a non-empty string")
         if len(text) > self.max_chars:
             raise BadRequest(f"'message' is {len(text)} characters; the limit is {self.max_chars}")
-        metadata = data.get("metadata") or {}
+        metadata = data.get(self.metadata_key) or data.get("metadata") or {}
         if isinstance(metadata, str):  # some widgets send it as a JSON string
             try:
                 metadata = json.loads(metadata)

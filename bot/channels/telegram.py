@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from bot.channels.base import DeliveryError, OnMessage, parts, require
+from bot.channels.base import DeliveryError, OnMessage, parts, require, too_long
 from bot.engine import UserMessage
 from bot.errors import BadRequest, Unauthorized
 from bot.server.requests import json_object
@@ -159,6 +159,12 @@ class TelegramInput:
                 return web.json_response({"ok": True, "ignored": True})
             if callback_id is not None:
                 await self._answer_callback(bot, callback_id)
+            notice = too_long(message.text, self.max_chars)
+            if notice is not None:
+                log.warning("telegram update %s from chat %s: message over %d characters, not handled",
+                            message.message_id, message.sender_id, self.max_chars)
+                await output.send(message.sender_id, notice)
+                return web.json_response({"ok": True, "too_long": True})
             result = await on_message(message)  # NotReady -> 503: Telegram delivers it again later
             for reply in result.replies:
                 try:
@@ -191,8 +197,6 @@ class TelegramInput:
             text = (msg.text or msg.caption) if msg is not None else None
         if msg is None or not text or not text.strip():
             return None, callback_id
-        if len(text) > self.max_chars:
-            raise BadRequest(f"the message is {len(text)} characters; the limit is {self.max_chars}")
         if text.strip().split("@")[0] == "/start":
             text = self.start_payload
         user = update.effective_user

@@ -177,3 +177,10 @@ async def test_platform_errors_are_retried_or_logged(
         status, _ = await send(server, dm("hello", user="U0FRANK"))
     assert status == 200
     assert any(DM in r.getMessage() and "channel_not_found" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_message_over_the_limit_is_answered_with_a_notice(server: Server, fake: FakeSlack) -> None:
+    assert (await send(server, dm("word " * 900, user="U0GINA")))[0] == 200
+    notice = (await fake.wait_for_posts(1))[-1]
+    assert "too long" in notice["text"] and notice["channel"] == DM
+    assert not [e for e in (await server.tracker("U0GINA"))["events"] if e["event"] == "user"]

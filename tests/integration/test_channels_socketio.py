@@ -110,8 +110,10 @@ async def test_bad_input_gets_an_error_event_and_stores_nothing(server: Server, 
     assert "needs an object" in (await client.error())["error"]
     tracker = await server.tracker(session)
     assert not [e for e in tracker["events"] if e["event"] == "user"]
-    await client.say("hello", session)  # and the socket still works
+    await client.say("hello", session, customData={"page": "/checkout"})  # and the socket still works
     await client.until(lambda m: "quick_replies" in m)
+    user = [e for e in (await server.tracker(session))["events"] if e["event"] == "user"][-1]
+    assert user["metadata"] == {"page": "/checkout"}  # rasa-webchat's customData
 
 
 async def test_a_foreign_origin_is_refused_and_a_configured_one_accepted(server: Server) -> None:

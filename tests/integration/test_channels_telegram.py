@@ -179,3 +179,10 @@ async def test_set_webhook_command(fake: FakeTelegram, tmp_path: Path, monkeypat
     monkeypatch.setenv("TELEGRAM_TOKEN", "")
     assert await asyncio.to_thread(main, ["--project", str(project), "telegram", "set-webhook", "--url", hook]) == 2
     assert "access_token is empty" in capsys.readouterr().err
+
+
+async def test_a_message_over_the_limit_is_answered_with_a_notice_not_a_4xx(server: Server, fake: FakeTelegram) -> None:
+    status, body = await post(server, text_update("word " * 900, chat=5550108))  # 4,500 characters
+    assert status == 200 and body["too_long"] is True  # a 4xx would make Telegram redeliver it forever
+    assert "too long" in fake.sent()[-1]["text"] and fake.sent()[-1]["chat_id"] == "5550108"
+    assert not [e for e in (await server.tracker("5550108"))["events"] if e["event"] == "user"]
