@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sentiment", help="nlu: a sentiment test CSV text,label")
     p.add_argument("--cross-validation", type=int, metavar="K",
                    help="nlu: train and test K times on stratified folds of --data instead of using --model")
+    p.add_argument("--epochs", type=int, help="nlu cross-validation: epochs for large data")
+    p.add_argument("--threads", type=int, help="nlu cross-validation: torch threads for training")
+    p.add_argument("--seed", type=int, help="nlu cross-validation: random seed (default 13)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("run-actions", help="start a rasa-sdk action server for the project's actions")

@@ -31,6 +31,15 @@ async def test_parse_reports_out_of_scope_as_nlu_fallback(server: Server) -> Non
     async with server.http.post(f"{server.base}/model/parse", json={"text": "how tall is mount everest"}) as r:
         body = await r.json()
     assert body["intent"]["name"] == "nlu_fallback"
+    assert body["intent_ranking"][0]["name"] == "nlu_fallback"
+
+
+async def test_parse_scores_an_angry_message_negative(server: Server) -> None:
+    text = "this is the third time my order is late, I am absolutely furious with you"
+    async with server.http.post(f"{server.base}/model/parse", json={"text": text}) as r:
+        body = await r.json()
+    assert body["sentiment"]["label"] == "negative"
+    assert 0.34 < body["sentiment"]["confidence"] <= 1
 
 
 async def test_tracker_has_rasa_keys_and_include_events_filters(server: Server) -> None:

@@ -159,3 +159,15 @@ def test_without_sentiment_data_the_bot_says_what_it_reports(data: Path, tmp_pat
     prediction = TransformerClassifier(out).predict(["hello"])[0]
     assert prediction.sentiment is None
     assert prediction.parse_data()["sentiment"] is None
+
+
+def test_cross_validation_trains_and_tests_on_each_fold(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cv"
+    result = run("evaluate", "nlu", "--data", str(data / "nlu.yml"), "--cross-validation", "2", "--epochs", "1",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["cross_validation"] == 2 and report["examples"] == 30
+    assert [f["examples"] for f in report["folds"]] == [15, 15]
+    assert report["accuracy"] > 0.6
+    assert (out / "confusion_matrix.png").is_file() and (out / "summary.md").is_file()
