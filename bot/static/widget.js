@@ -138,7 +138,10 @@
     sio.on("error", function (err) { self._typing(false); self._note((err && err.error) || "Something went wrong."); });
     sio.on("connect_error", function (err) { self._status("Cannot connect: " + ((err && err.message) || "refused")); });
     sio.on("disconnect", function () { self.confirmed = false; });
-    sio.on("reconnecting", function () { self.confirmed = false; self._status("Reconnecting\u2026"); });
+    sio.on("reconnecting", function () {
+      self.confirmed = false;
+      self._status("Reconnecting\u2026 what you send now goes out once the connection is back.");
+    });
     sio.connect();
   };
 
@@ -151,7 +154,6 @@
   Widget.prototype._emit = function (text) {
     if (!this.confirmed || !this.sio.emit("user_uttered", { message: text, session_id: this.state.sessionId })) {
       this.queue.push(text); // sent once the session is confirmed again: nothing typed is lost
-      this._status("Offline \u2014 your message will be sent when the connection is back.");
     }
     this._typing(true);
   };
