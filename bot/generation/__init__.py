@@ -1,0 +1,1 @@
+"""Generative fallback: OpenAI-compatible client, embedded CPU model, prompt and grounding check."""
