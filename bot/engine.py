@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from bot import events as ev
 from bot.actions.base import ActionRunner
@@ -19,6 +19,9 @@ from bot.nlu.payload import parse_payload
 from bot.policies.base import Decision, Policy
 from bot.storage.base import LockStore, TrackerStore
 from bot.tracker import Tracker, apply, tracker_json
+
+if TYPE_CHECKING:
+    from bot.policies.generation import GenerationPolicy
 
 log = logging.getLogger(__name__)
 REPLY_KEYS = ("text", "buttons", "image", "custom", "attachment")
@@ -53,8 +56,10 @@ class Engine:
         actions: ActionRunner,
         history_window: int,
         max_batch: int = 32,
+        generation: "GenerationPolicy | None" = None,
     ) -> None:
         self.domain, self.classifier, self.policies = domain, classifier, list(policies)
+        self.generation = generation  # async: tries questions the sync policies left unanswered
         self.store, self.locks, self.actions, self.window = store, locks, actions, history_window
         self.batcher = MicroBatcher(classifier, max_batch=max_batch)
 
@@ -128,7 +133,14 @@ class Engine:
         if decision.deactivate_loop:
             new.append({"event": "active_loop", "timestamp": time.time(), "name": None})
             decision = await asyncio.to_thread(self._after_interrupt, tracker, prediction)
+        generation_ms = None
+        if decision.unanswered and self.generation is not None:
+            t2 = time.perf_counter()
+            decision = await self.generation.answer(tracker, prediction, decision)
+            generation_ms = round((time.perf_counter() - t2) * 1000, 2)
         reason = self._reason(prediction, decision, nlu_ms, policy_ms)
+        if generation_ms is not None:
+            reason["timings_ms"]["generation"] = generation_ms
         replies = await self._execute(tracker, decision, prediction, new, reason)
         return replies, reason, decision
 
@@ -172,7 +184,8 @@ class Engine:
     ) -> list[dict[str, Any]]:
         replies: list[dict[str, Any]] = []
         if decision.answer is not None:
-            new.append(ev.action("action_retrieve_answer", policy=decision.route, confidence=decision.hits[0].score))
+            name = "action_generate_answer" if decision.route == "generation" else "action_retrieve_answer"
+            new.append(ev.action(name, policy=decision.route, confidence=decision.hits[0].score if decision.hits else 1.0))
             replies += self._say([{"text": part} for part in _split(decision.answer)], new, reason)
         for name in decision.actions:
             new.append(ev.action(name, policy=decision.route, confidence=prediction.confidence))

@@ -12,7 +12,11 @@ from bot.actions import ActionRunner, create_runner
 from bot.domain import Domain
 from bot.engine import Engine
 from bot.errors import NotReady
+from bot.generation.base import Generator
+from bot.generation.factory import create_generator
+from bot.generation.grounding import GroundingCheck
 from bot.nlu.encoder import Encoder
+from bot.policies.generation import GenerationPolicy
 from bot.policies.retrieval import RetrievalPolicy
 from bot.policies.rules import LoopPolicy, RulesPolicy, load_rules
 from bot.settings import Settings
@@ -44,7 +48,9 @@ class Runtime:
     load_error: str | None = None
     load_seconds: float | None = None
     knowledge_store: KnowledgeStore | None = None
+    generator: Generator | None = None
     _sync: "asyncio.Task[None] | None" = None
+    _warm: "asyncio.Task[None] | None" = None
 
     @classmethod
     def create(cls, settings: Settings) -> "Runtime":
@@ -75,6 +81,8 @@ class Runtime:
             self._sync = asyncio.create_task(
                 follow(knowledge, self.knowledge_store, self.settings.knowledge_sync_interval)
             )
+            if self.generator is not None:  # the embedded model loads in the background
+                self._warm = asyncio.create_task(self._warm_up(self.generator))
         except Exception as exc:
             self.load_error = str(exc)
             raise
@@ -89,6 +97,24 @@ class Runtime:
         knowledge = KnowledgeBase.load(s.knowledge_dir, self.encoder)
         self.encoder.warm_up()
         return classifier, knowledge
+
+    @staticmethod
+    async def _warm_up(generator: Generator) -> None:
+        try:
+            await generator.warm_up()
+            log.info("generator %s ready", generator.model)
+        except Exception as exc:  # turns that need it fall back politely and say why
+            log.error("the generator %s could not load: %s", generator.model, exc)
+
+    def _generation(self) -> GenerationPolicy | None:
+        s = self.settings
+        if s.generator is None:
+            return None
+        self.generator = create_generator(s.generator)
+        grounding = GroundingCheck(self.encoder, min_similarity=s.generation.min_similarity,
+                                   min_overlap=s.generation.min_overlap)
+        return GenerationPolicy(self.generator, grounding, s.generation, timeout=s.generator.timeout,
+                                responses=frozenset(self.domain.responses))
 
     def _build_engine(self, classifier: TransformerClassifier, index: KnowledgeBase) -> None:
         s = self.settings
@@ -107,6 +133,7 @@ class Runtime:
             actions=self.actions,
             history_window=s.history_window,
             max_batch=s.max_batch,
+            generation=self._generation(),
         )
 
     def retrieval_threshold(self, index: KnowledgeBase) -> float:
@@ -132,6 +159,10 @@ class Runtime:
     async def close(self) -> None:
         if self._sync is not None:
             self._sync.cancel()
+        if self._warm is not None:
+            self._warm.cancel()
+        if self.generator is not None:
+            await self.generator.close()
         if self.engine is not None:
             await self.engine.batcher.close()
         await self.actions.close()

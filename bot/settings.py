@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from bot.errors import ConfigError
+from bot.generation.config import GenerationSettings, GeneratorConfig, parse_generation, parse_generator
 
 if TYPE_CHECKING:
     from training.finetune import FineTuneConfig
@@ -67,6 +68,9 @@ class Settings:
     actions_package: str = "actions"
     action_timeout: float = 10.0
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
+    # endpoints.yml `generator:` (None: generation off) and switchboard.yml `generation:`
+    generator: GeneratorConfig | None = None
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
     # credentials.yml: channel name -> its section (env references expanded; {} when empty)
     channels: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rest": {}}, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -149,10 +153,13 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
             float, "action_endpoint.timeout", action_endpoint.get("timeout", Settings.action_timeout)
         ),
         "cors_origins": tuple(server.get("cors_origins") or Settings.cors_origins),
+        "generation": parse_generation(own.get("generation")),
         "channels": _channels(root / "credentials.yml"),
         "raw": {"settings": own, "endpoints": endpoints},
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if "generator" not in overrides:
+        values["generator"] = parse_generator(endpoints.get("generator"), os.environ, threads=values["torch_threads"])
     settings = Settings(**values)
     _check(settings)
     return settings

@@ -112,6 +112,13 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _generation_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shop template configures the embedded generator; tests that do not test generation run
+    without it (no 135M model to load). Generation tests pass `generator=` to load_settings."""
+    monkeypatch.setenv("SWITCHBOARD_GENERATOR", "none")
+
+
+@pytest.fixture(autouse=True)
 def _shop_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own copy of the demo shop's orders database."""
     monkeypatch.setenv("SHOP_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")

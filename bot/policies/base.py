@@ -12,12 +12,13 @@ from knowledge.base import Hit
 
 @dataclass(frozen=True)
 class Decision:
-    route: str  # "loop" | "rules" | "retrieval" | "fallback"
+    route: str  # "loop" | "rules" | "retrieval" | "generation" | "fallback"
     actions: tuple[str, ...] = ()  # responses (utter_*) or custom actions to run, in order
-    answer: str | None = None  # a direct answer (retrieval)
+    answer: str | None = None  # a direct answer (retrieval, generation)
     hits: tuple[Hit, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     deactivate_loop: bool = False
+    unanswered: bool = False  # no intent and no close log answers it: a generator may try
 
 
 class Policy(Protocol):

@@ -30,7 +30,7 @@ class RetrievalPolicy:
             if unfilled:
                 details["unfilled_placeholders"] = unfilled
             return Decision("retrieval", answer=answer, hits=hits, details=details)
-        return Decision("fallback", ("utter_default",), hits=hits, details=details)
+        return Decision("fallback", ("utter_default",), hits=hits, details=details, unanswered=True)
 
 
 def fill_placeholders(answer: str, slots: dict[str, Any]) -> tuple[str, list[str]]:
