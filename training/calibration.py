@@ -35,9 +35,14 @@ class OOSCalibration:
     oos_examples: int
 
 
+MIN_DEV_ERRORS = 5  # a dev slice the model gets (almost) all right cannot tell how sure to be
+
+
 def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
-    """The T in (0.05, 20) minimising the NLL of softmax(logits / T): a log grid, then a finer one."""
-    if len(targets) == 0:
+    """The T in (0.05, 20) minimising the NLL of softmax(logits / T): a log grid, then a finer
+    one. With fewer than MIN_DEV_ERRORS mistakes on the dev slice the NLL keeps falling as T
+    shrinks (every answer looks certain), so T stays 1."""
+    if len(targets) == 0 or int((logits.argmax(1) != targets).sum()) < MIN_DEV_ERRORS:
         return 1.0
 
     def nll(t: float) -> float:

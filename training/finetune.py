@@ -207,6 +207,9 @@ def fine_tune(
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     epochs = min(config.max_epochs, max(config.epochs, math.ceil(config.min_steps / steps_per_epoch)))
     total = steps_per_epoch * epochs
+    # small data sets train for many short epochs and a small dev slice is often perfect early:
+    # the best epoch is chosen (and training stopped) only from 30 % of the epochs on
+    min_epochs = max(1, math.ceil(0.3 * epochs)) if epochs > config.epochs else 1
     heads = [p for n, p in net.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
     body = [p for n, p in net.named_parameters() if n.startswith("encoder.") and p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -248,6 +251,8 @@ def fine_tune(
         if not (dev or sentiment_dev):  # nothing to stop on: train all epochs
             ft.best_epoch = epoch + 1
             continue
+        if epoch + 1 < min_epochs:
+            continue
         scores = _dev_score(ft, dev, sentiment_dev, config.max_length)
         ft.history.append({"epoch": epoch + 1, **scores, "seconds": round(time.perf_counter() - started, 1)})
         log.info("epoch %d: %s", epoch + 1, scores)
@@ -260,7 +265,7 @@ def fine_tune(
                 log.info("early stop after epoch %d: best was epoch %d", epoch + 1, ft.best_epoch)
                 break
     bar.close()
-    if best_state is not None and ft.best_epoch != len(ft.history):
+    if best_state is not None and ft.history and ft.best_epoch != ft.history[-1]["epoch"]:
         net.load_state_dict(best_state)
     net.eval()
     ft.seconds = time.perf_counter() - started

@@ -132,8 +132,9 @@ def train_nlu(
             dev_ece_before=expected_calibration_error(softmax(logits), correct),
             dev_ece_after=expected_calibration_error(softmax(logits, temperature), correct),
         )
-        if len(ft.history) and "sentiment_macro_f1" in ft.history[ft.best_epoch - 1]:
-            metrics["dev_sentiment_macro_f1"] = ft.history[ft.best_epoch - 1]["sentiment_macro_f1"]
+        best = next((h for h in ft.history if h["epoch"] == ft.best_epoch), {})
+        if "sentiment_macro_f1" in best:
+            metrics["dev_sentiment_macro_f1"] = best["sentiment_macro_f1"]
     else:
         warnings.append("too few examples for a dev slice: confidence is uncalibrated and no out-of-scope threshold is set")
 
@@ -143,6 +144,7 @@ def train_nlu(
         if f"tfidf_{kind}" in partners:
             partners[f"tfidf_{kind}"] = TfidfModel.fit([e.text for e in fit_on], [e.label for e in fit_on],
                                                        label_order=labels)
+    metrics["train_seconds"] = round(time.perf_counter() - started, 1)  # everything but writing the files
     meta = {
         "format": FORMAT_VERSION,
         "base_model": ENCODER_NAME,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from knowledge.index import KnowledgeBase
 
 log = logging.getLogger(__name__)
-NLU_RECIPE = "transformer-1:fallback-from-logs"
+NLU_RECIPE = "transformer-1:lp-ft:min-epochs:fallback-from-logs"
 HYBRID_WEIGHTS = (1.0, 0.9, 0.85, 0.8, 0.7)  # weight of the cosine against normalised BM25
 CALIBRATION_SAMPLE = 3000
 
