@@ -32,6 +32,8 @@ class TfidfModel:
     def __init__(self, vectorizers: list[Any], coef: np.ndarray, intercept: np.ndarray, labels: list[str]) -> None:
         self.vectorizers, self.labels = vectorizers, labels
         self.coef, self.intercept = coef.astype(np.float32), intercept.astype(np.float32)
+        # sparse @ dense wants the dense side contiguous: a transposed view costs a copy per call
+        self._coef_t = np.ascontiguousarray(self.coef.T)
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[str], *, label_order: Sequence[str], c: float = 20.0) -> "TfidfModel":
@@ -56,7 +58,7 @@ class TfidfModel:
 
     def log_proba(self, texts: Sequence[str]) -> np.ndarray:
         features = _stack([v.transform(texts) for v in self.vectorizers])
-        scores = np.asarray(features @ self.coef.T) + self.intercept
+        scores = np.asarray(features @ self._coef_t) + self.intercept
         scores -= scores.max(axis=1, keepdims=True)
         return (scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))).astype(np.float32)
 
