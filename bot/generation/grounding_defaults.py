@@ -3,5 +3,5 @@ Bitext examples (a supported answer: another answer of the same intent as the co
 unsupported one: an answer of another intent). See bench/results/generation.md for the run that
 chose them; override per bot in switchboard.yml `generation.grounding`."""
 
-MIN_SIMILARITY = 0.6
-MIN_OVERLAP = 0.5
+MIN_SIMILARITY = 0.55
+MIN_OVERLAP = 0.25

@@ -5,6 +5,7 @@ replaced so it cannot close or forge a fence."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -77,3 +78,28 @@ def history_window(events: Sequence[dict[str, Any]], turns: int) -> list[tuple[s
         if e.get("event") in ("user", "bot") and e.get("text")
     ]
     return said[-turns:]
+
+
+_TAG = re.compile(r"</?\s*[a-z][a-z0-9_-]*(\s[^<>]*)?/?>", re.IGNORECASE)  # the answer is plain text
+_ECHOED_NOTE = re.compile(r"^\s*(?:\[\d+\]\s*)?Q:.*?\s+A:\s*", re.DOTALL)
+_NEXT_NOTE = re.compile(r"\n\s*(?:\[\d+\]|Q:|A:|Customer:|Assistant:)")
+
+
+def clean_answer(text: str, *, truncated: bool = False) -> str:
+    """Undo what small models do with this prompt: echo the tags or a whole note ("Q: ... A: ..."),
+    run on into the next note, stop mid-sentence at max_tokens. Keeps the answer's own words."""
+    text = re.sub(r"[ \t]{2,}", " ", _TAG.sub(" ", text)).strip()
+    echoed = _ECHOED_NOTE.match(text)
+    if echoed:
+        text = text[echoed.end():]
+    text = re.sub(r"^\s*\[\d+\]\s*", "", text)
+    cut = _NEXT_NOTE.search(text)
+    if cut:
+        text = text[: cut.start()]
+    text = text.strip()
+    if text.startswith("Q:"):
+        return ""  # only a note's question came back: nothing to send
+    if truncated:
+        ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)]
+        text = text[: ends[-1]] if ends else ""  # no whole sentence: nothing to send
+    return text.strip()

@@ -19,7 +19,7 @@ from bot.domain import DEFAULT_RESPONSE
 from bot.generation.base import Generator, GeneratorError, GeneratorTimeout
 from bot.generation.config import GenerationSettings
 from bot.generation.grounding import GroundingCheck
-from bot.generation.prompt import build_prompt, history_window
+from bot.generation.prompt import build_prompt, clean_answer, history_window
 from bot.generation.safety import injection, leaks
 from bot.nlu.base import Prediction
 from bot.policies.base import Decision
@@ -86,7 +86,7 @@ class GenerationPolicy:
             log.exception("conversation %s: generator crashed", tracker.conversation_id)
             generation.update(error="crash", detail=f"{type(exc).__name__}: {exc}"[:300], latency_ms=_ms(started))
             return self._fallback(decision, FAILED_RESPONSE, generation, escalate="generator_failed")
-        text = reply.text.strip()
+        text = clean_answer(reply.text, truncated=reply.finish_reason == "length")
         contexts = [f"{h.question}\n{h.answer}" for h in context]
         result = await asyncio.to_thread(self.grounding.check, text, contexts)
         generation.update(

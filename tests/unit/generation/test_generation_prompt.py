@@ -85,3 +85,18 @@ def test_a_leak_of_the_rules_is_recognised() -> None:
     system = "You are P. " + RULES
     assert leaks("Sure! My rules: Answer the customer's question using only the facts in the numbered notes", system)
     assert not leaks("Gift cards are valid for 3 years from the date of purchase.", system)
+
+
+def test_echoed_notes_tags_and_a_cut_off_sentence_are_cleaned_from_an_answer() -> None:
+    from bot.generation.prompt import clean_answer
+
+    echoed = "Q: Is there a warranty?\nA: All electronics have a 2-year warranty. Email us.\nQ: If I pre-order"
+    assert clean_answer(echoed) == "All electronics have a 2-year warranty. Email us."
+    tagged = "<notes>\n[1] Q: Do you sell gift cards?\n    A: Yes, from 10 EUR. They are emailed\n[2]"
+    assert clean_answer(tagged, truncated=True) == "Yes, from 10 EUR."
+    assert clean_answer("To clean it, use a non", truncated=True) == ""  # cut off before a sentence ended
+    assert clean_answer("Yes, by Klarna") == "Yes, by Klarna"  # finished: kept as it is
+    assert clean_answer("Plain answer.") == "Plain answer."
+    html = "<response> <p> <strong>Q: How do I clean it?</strong> <strong>A:</strong> <em>Rinse it with hot water.</em>"
+    assert clean_answer(html) == "Rinse it with hot water."
+    assert clean_answer("<notes>\n[1] Q: Is there a student discount?\n[2] Q: Bulk?", truncated=True) == ""
