@@ -60,6 +60,18 @@ def latency_ms(predict_one: Callable[[str], Any], texts: Sequence[str]) -> dict[
             "latency_ms_p95": round(timings[int(0.95 * (len(timings) - 1))], 2)}
 
 
+def scores(test: list[Example], predicted: list[str], s_test: list[Example], s_predicted: list[str],
+           seconds: float, predict_one: Callable[[str], Any]) -> dict[str, Any]:
+    """A baseline's row: accuracy, macro-F1, sentiment macro-F1, training time, latency."""
+    return {
+        "intent_accuracy": accuracy([e.label for e in test], predicted),
+        "intent_macro_f1": macro_f1([e.label for e in test], predicted),
+        "sentiment_macro_f1": macro_f1([e.label for e in s_test], s_predicted),
+        "train_seconds_intents": round(seconds, 1),
+        **latency_ms(predict_one, [e.text for e in test[:200]]),
+    }
+
+
 def tfidf_baseline(train: list[Example], test: list[Example], s_train: list[Example], s_test: list[Example]) -> dict[str, Any]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -77,13 +89,7 @@ def tfidf_baseline(train: list[Example], test: list[Example], s_train: list[Exam
     predicted = list(intents.predict([e.text for e in test]))
     sentiments = fit(s_train)
     s_predicted = list(sentiments.predict([e.text for e in s_test]))
-    return {
-        "intent_accuracy": accuracy([e.label for e in test], predicted),
-        "intent_macro_f1": macro_f1([e.label for e in test], predicted),
-        "sentiment_macro_f1": macro_f1([e.label for e in s_test], s_predicted),
-        "train_seconds_intents": round(seconds, 1),
-        **latency_ms(lambda t: intents.predict_proba([t]), [e.text for e in test[:200]]),
-    }
+    return scores(test, predicted, s_test, s_predicted, seconds, lambda t: intents.predict_proba([t]))
 
 
 def frozen_baseline(train: list[Example], test: list[Example], s_train: list[Example], s_test: list[Example],
@@ -101,13 +107,7 @@ def frozen_baseline(train: list[Example], test: list[Example], s_train: list[Exa
     sentiments = LogisticRegression(C=10, max_iter=3000).fit(encoder.encode([e.text for e in s_train]),
                                                             [e.label for e in s_train])
     s_predicted = list(sentiments.predict(encoder.encode([e.text for e in s_test])))
-    return {
-        "intent_accuracy": accuracy([e.label for e in test], predicted),
-        "intent_macro_f1": macro_f1([e.label for e in test], predicted),
-        "sentiment_macro_f1": macro_f1([e.label for e in s_test], s_predicted),
-        "train_seconds_intents": round(seconds, 1),
-        **latency_ms(lambda t: intents.predict_proba(encoder.encode([t])), [e.text for e in test[:200]]),
-    }
+    return scores(test, predicted, s_test, s_predicted, seconds, lambda t: intents.predict_proba(encoder.encode([t])))
 
 
 def fine_tuned(train: list[Example], test: list[Example], s_train: list[Example], s_test: list[Example],
@@ -127,7 +127,7 @@ def fine_tuned(train: list[Example], test: list[Example], s_train: list[Example]
                             config=FineTuneConfig(threads=threads)).metrics
         seconds = time.perf_counter() - started
     model = TransformerClassifier(model_dir, threads=1)
-    report = evaluate_model(model, test, oos=oos, sentiment=s_test)
+    report, _ = evaluate_model(model, test, oos=oos, sentiment=s_test)
     out = {
         "intent_accuracy": report["accuracy"],
         "intent_macro_f1": report["macro_f1"],

@@ -61,7 +61,7 @@ def train_nlu_command(args: argparse.Namespace) -> int:
 
 
 def evaluate_nlu_command(args: argparse.Namespace) -> int:
-    from training.evaluate_nlu import evaluate_model, load_examples, summary_markdown, top_intents, write_report
+    from training.evaluate_nlu import evaluate_model, load_examples, summary_markdown, write_report
 
     if not args.data or not args.out:
         raise ConfigError("evaluate nlu needs --data TEST and --out DIR (and --model DIR or --cross-validation K)")
@@ -80,9 +80,9 @@ def evaluate_nlu_command(args: argparse.Namespace) -> int:
     from bot.nlu.transformer import TransformerClassifier
 
     model = TransformerClassifier(Path(args.model), threads=int(os.environ.get("SWITCHBOARD_TORCH_THREADS", "1")))
-    report = evaluate_model(model, data, oos=oos, sentiment=sentiment)
+    report, predicted = evaluate_model(model, data, oos=oos, sentiment=sentiment)
     report["model"] = str(args.model)
-    write_report(report, out, [e.label for e in data], top_intents(model, [e.text for e in data]), f"NLU evaluation of {args.model}")
+    write_report(report, out, [e.label for e in data], predicted, f"NLU evaluation of {args.model}")
     print(json.dumps({k: v for k, v in report.items() if k not in ("per_intent", "oos_curve", "confused_pairs")}, indent=2))
     return 0
 
@@ -128,7 +128,7 @@ def cross_validate(data: list[Example], sentiment: list[Example], k: int, config
                       sentiment=NLUData(s_train) if s_train else None, config=config, progress=False)
             model = TransformerClassifier(Path(tmp) / "model", threads=config.threads)
             test = intent_folds[i]
-            logits, s_logits = model.logits([e.text for e in test])
+            logits, _ = model.logits([e.text for e in test])
             fold_pred = [model.labels[j] for j in logits.argmax(1)]
             gold += [e.label for e in test]
             predicted += fold_pred

@@ -24,7 +24,7 @@ import numpy as np
 from bot.domain import FALLBACK_INTENT
 from bot.nlu.transformer import TransformerClassifier, in_scope_score, softmax
 from training.calibration import OOS_LABELS
-from training.data import Example, NLUData, load_nlu
+from training.data import Example, load_nlu
 
 LATENCY_SAMPLE = 200
 
@@ -70,7 +70,8 @@ def evaluate_model(
     oos: Sequence[Example] = (),
     sentiment: Sequence[Example] = (),
     latency_sample: int = LATENCY_SAMPLE,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[str]]:
+    """The report, and the top intent of each message of `data` (for the confusion matrix)."""
     from sklearn.metrics import f1_score
 
     texts = [e.text for e in data]
@@ -109,7 +110,7 @@ def evaluate_model(
             report["sentiment_macro_f1"] = float(f1_score(s_gold, s_pred, average="macro", zero_division=0))
             report["sentiment_confusion"] = {f"{g}->{q}": n for (g, q), n in Counter(zip(s_gold, s_pred)).items()}
     report.update(latency(model, texts[:latency_sample]))
-    return report
+    return report, top
 
 
 def oos_curve(in_scores: np.ndarray, in_correct: np.ndarray, oos_scores: np.ndarray,
@@ -182,12 +183,3 @@ def write_report(report: dict[str, Any], out: Path, gold: Sequence[str], predict
     (out / "summary.md").write_text(summary_markdown(report, title))
     if gold:
         plot_confusion(gold, predicted, out / "confusion_matrix.png")
-
-
-def top_intents(model: TransformerClassifier, texts: Sequence[str]) -> list[str]:
-    logits, _ = model.logits(texts)
-    return [model.labels[i] for i in logits.argmax(1)]
-
-
-def as_nlu(examples: Sequence[Example]) -> NLUData:
-    return NLUData(list(examples))

@@ -112,14 +112,13 @@ def train_nlu(
         "fine_tune_seconds": round(ft.seconds, 1),
     }
     calibration: dict[str, Any] = {"temperature": 1.0, "oos_threshold": 0.0, "method": "none"}
-    partners, ensemble = _ensemble(ft, train, dev, s_train, s_dev, metrics, config.max_length)
-    if dev:
-        from bot.nlu.network import batch_logits
+    from bot.nlu.network import batch_logits
 
-        raw, _ = batch_logits(ft.net, ft.tokenizer, [e.text for e in dev], max_length=MAX_LENGTH)
-        intent_partner = partners.get("tfidf_intent")
-        logits = mix(raw, intent_partner.log_proba([e.text for e in dev]) if intent_partner else None,
-                     ensemble["intent_weight"])
+    # the dev slice's logits, computed once for the ensemble weights and the calibration
+    dev_intent, _ = batch_logits(ft.net, ft.tokenizer, [e.text for e in dev], max_length=MAX_LENGTH)
+    _, dev_sentiment = batch_logits(ft.net, ft.tokenizer, [e.text for e in s_dev], max_length=MAX_LENGTH)
+    partners, ensemble, logits = _ensemble(ft, train, dev, dev_intent, s_train, s_dev, dev_sentiment, metrics)
+    if dev:
         targets = np.array([ft.labels.index(e.label) for e in dev])
         temperature = fit_temperature(logits, targets)
         correct = logits.argmax(1) == targets
@@ -172,26 +171,23 @@ def _versions() -> dict[str, str]:
     return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}
 
 
-def _ensemble(ft: Any, train: list[Example], dev: list[Example], s_train: list[Example], s_dev: list[Example],
-              metrics: dict[str, Any], max_length: int) -> tuple[dict[str, TfidfModel], dict[str, float]]:
+def _ensemble(ft: Any, train: list[Example], dev: list[Example], dev_intent: np.ndarray, s_train: list[Example],
+              s_dev: list[Example], dev_sentiment: np.ndarray | None, metrics: dict[str, Any],
+              ) -> tuple[dict[str, TfidfModel], dict[str, float], np.ndarray]:
     """Fit the TF-IDF partners on train and pick each mixing weight on the dev slice: the best
-    dev accuracy (sentiment: macro-F1), ties to the lower log-loss. Weight 0 drops a partner."""
-    from bot.nlu.network import batch_logits
-
+    dev accuracy (sentiment: macro-F1), ties to the lower log-loss. Weight 0 drops a partner.
+    Returns the partners, the weights and the dev slice's mixed intent scores."""
     partners: dict[str, TfidfModel] = {}
     ensemble = {"intent_weight": 0.0, "sentiment_weight": 0.0}
-    jobs = [("intent", train, dev, ft.labels)]
-    if ft.sentiments and s_dev:
-        jobs.append(("sentiment", s_train, s_dev, ft.sentiments))
-    for kind, fit_on, check_on, labels in jobs:
+    mixed_intent = dev_intent
+    jobs = [("intent", train, dev, ft.labels, dev_intent)]
+    if ft.sentiments and s_dev and dev_sentiment is not None:
+        jobs.append(("sentiment", s_train, s_dev, ft.sentiments, dev_sentiment))
+    for kind, fit_on, check_on, labels, raw in jobs:
         if not check_on or len({e.label for e in fit_on}) < 2:
             continue
         partner = TfidfModel.fit([e.text for e in fit_on], [e.label for e in fit_on], label_order=labels)
-        texts = [e.text for e in check_on]
-        intent_logits, sentiment_logits = batch_logits(ft.net, ft.tokenizer, texts, max_length=max_length)
-        raw = intent_logits if kind == "intent" else sentiment_logits
-        assert raw is not None
-        partner_lp = partner.log_proba(texts)
+        partner_lp = partner.log_proba([e.text for e in check_on])
         targets = np.array([labels.index(e.label) for e in check_on])
         table = []
         for weight in ENSEMBLE_WEIGHTS:
@@ -206,7 +202,9 @@ def _ensemble(ft: Any, train: list[Example], dev: list[Example], s_train: list[E
         ensemble[f"{kind}_weight"] = float(best["weight"])
         if best["weight"] > 0:
             partners[f"tfidf_{kind}"] = partner
-    return partners, ensemble
+            if kind == "intent":
+                mixed_intent = mix(raw, partner_lp, best["weight"])
+    return partners, ensemble, mixed_intent
 
 
 def _macro_f1(targets: np.ndarray, predicted: np.ndarray) -> float:
