@@ -23,6 +23,8 @@ _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
     "action": {"name": str},
     "pause": {},
     "resume": {},
+    # Switchboard's: who has the conversation (bot -> pending -> agent -> bot | closed)
+    "handoff": {"status": str},
     "restart": {},
     "session_started": {},
     "active_loop": {},
@@ -53,6 +55,7 @@ _OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "confidence": (int, float, type(None)),
 }
 KNOWN_EVENTS = frozenset(_REQUIRED)
+HANDOFF_STATUSES = ("bot", "pending", "agent", "closed")
 
 
 def validate(raw: Any) -> Event:
@@ -71,6 +74,8 @@ def validate(raw: Any) -> Event:
     for key, kinds in _OPTIONAL_TYPES.items():
         if key in raw and (not isinstance(raw[key], kinds) or isinstance(raw[key], bool)):
             raise InvalidEvent(f"field {key!r} of event {name!r} has the wrong type")
+    if name == "handoff" and raw["status"] not in HANDOFF_STATUSES:
+        raise InvalidEvent(f"event 'handoff' needs 'status' as one of {', '.join(HANDOFF_STATUSES)}")
     if name == "active_loop" and not isinstance(raw.get("name"), (str, type(None))):
         raise InvalidEvent("event 'active_loop' needs 'name' as a string or null")
     event = dict(raw)
@@ -120,3 +125,23 @@ def slot(name: str, value: Any) -> Event:
 
 def session_started() -> Event:
     return {"event": "session_started", "timestamp": time.time()}
+
+
+def handoff(status: str, *, trigger: str | None = None, agent: str | None = None) -> Event:
+    event: Event = {"event": "handoff", "timestamp": time.time(), "status": status}
+    if trigger:
+        event["trigger"] = trigger
+    if agent:
+        event["agent"] = agent
+    return event
+
+
+def agent_uttered(text: str, *, agent: str, message_id: str | None = None) -> Event:
+    """Rasa's `agent` event: a person's message to the customer."""
+    return {
+        "event": "agent",
+        "timestamp": time.time(),
+        "text": text,
+        "data": {},
+        "metadata": {"agent": agent, "message_id": message_id or uuid.uuid4().hex},
+    }

@@ -13,6 +13,8 @@ from typing import Any, Iterable
 
 from bot.events import Event
 
+HUMAN_STATUSES = ("pending", "agent")
+
 
 @dataclass
 class State:
@@ -26,6 +28,8 @@ class State:
     latest_action_name: str | None = None
     latest_event_time: float | None = None
     followup_action: str | None = None
+    # who has the conversation: {"status": bot | pending | agent | closed, "since", "trigger", "agent"}
+    handoff: dict[str, Any] = field(default_factory=lambda: {"status": "bot"})
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,7 +41,13 @@ class State:
             "latest_action_name": self.latest_action_name,
             "latest_event_time": self.latest_event_time,
             "followup_action": self.followup_action,
+            "handoff": self.handoff,
         }
+
+    @property
+    def with_human(self) -> bool:
+        """A person is needed or has the conversation: the bot stays silent."""
+        return self.handoff.get("status") in HUMAN_STATUSES
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> "State":
@@ -65,10 +75,17 @@ def apply(state: State, events: Iterable[Event], *, initial_slots: dict[str, Any
         elif kind == "action":
             new.latest_action_name = event.get("name")
             new.followup_action = None
-        elif kind == "pause":
+        elif kind == "handoff":
+            new.handoff = _handoff(event, new.handoff)
+            new.paused = new.with_human
+        elif kind == "pause":  # Rasa's pause from an outside inbox: a person has it, as a handoff
             new.paused = True
+            if not new.with_human:
+                new.handoff = {"status": "pending", "since": event.get("timestamp"), "trigger": "paused"}
         elif kind == "resume":
             new.paused = False
+            if new.with_human:
+                new.handoff = {"status": "bot", "since": event.get("timestamp"), "agent": new.handoff.get("agent")}
         elif kind == "active_loop":
             new.active_loop = event.get("name") or None
         elif kind == "followup":
@@ -78,6 +95,20 @@ def apply(state: State, events: Iterable[Event], *, initial_slots: dict[str, Any
         elif kind == "restart":
             new = State(slots=dict(initial_slots or {}), latest_event_time=new.latest_event_time)
     return new
+
+
+def _handoff(event: Event, before: dict[str, Any]) -> dict[str, Any]:
+    """The handoff state after a `handoff` event; the trigger and the time the conversation
+    entered the queue stay while it moves from pending to an agent."""
+    status = event["status"]
+    at = event.get("timestamp")
+    if status == "agent" and before.get("status") in HUMAN_STATUSES:
+        return {**before, "status": "agent", "agent": event.get("agent"), "taken_at": at}
+    handoff: dict[str, Any] = {"status": status, "since": at}
+    for key in ("trigger", "agent"):
+        if event.get(key):
+            handoff[key] = event[key]
+    return handoff
 
 
 @dataclass

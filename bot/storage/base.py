@@ -33,6 +33,12 @@ class TrackerStore(Protocol):
 
     async def exists(self, conversation_id: str) -> bool: ...
 
+    async def queue(self) -> list[tuple[str, State]]:
+        """The conversations waiting for a person or with one, the longest waiting first."""
+
+    async def recent_events_of_type(self, kind: str, *, limit: int) -> list[tuple[str, Event]]:
+        """(conversation id, event) of the last `limit` events of one type, oldest first."""
+
 
 class LockStore(Protocol):
     def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:

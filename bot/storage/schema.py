@@ -69,7 +69,12 @@ conversations = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("state", JSON(), nullable=False),
     Column("event_count", Integer(), nullable=False, default=0),
+    # copied from the state snapshot on every append, so the agents' queue is one indexed query:
+    # pending | agent while a person is needed or has it, else bot | closed (NULL: never handed over)
+    Column("handoff_status", String(16), nullable=True),
+    Column("handoff_since", Float(), nullable=True),
     Index("ix_conversations_updated_at", "updated_at"),
+    Index("ix_conversations_handoff", "handoff_status", "handoff_since"),
 )
 
 # The FK column needs no index of its own: the composite indexes lead with it.
@@ -89,6 +94,7 @@ events = Table(
     Column("payload", JSON(), nullable=False),
     Index("ix_events_conversation_id_id", "conversation_id", "id"),
     Index("ix_events_conversation_id_timestamp", "conversation_id", "timestamp"),
+    Index("ix_events_type_id", "type", "id"),  # recent handoffs across conversations (wait estimates)
 )
 
 # -- the knowledge base: SQL is the source of truth; each worker's FAISS copy follows it ---------
@@ -123,4 +129,47 @@ knowledge_meta = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", JSON(), nullable=False),
+)
+
+
+# -- the agent console ---------------------------------------------------------------------------
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),  # argon2id, with its parameters
+    Column("role", String(16), nullable=False),  # agent | admin
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# A console login. The cookie holds a random token; only its SHA-256 is stored.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "agent",
+        String(64),
+        ForeignKey("agents.name", ondelete="CASCADE", name="fk_console_sessions_agent"),
+        nullable=False,
+    ),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_console_sessions_agent", "agent"),
+)
+
+# An agent's correction of the intent the bot gave one customer message (the latest one wins);
+# `switchboard export training-data` turns them into Rasa NLU data for the next training.
+intent_corrections = Table(
+    "intent_corrections",
+    metadata,
+    Column("conversation_id", String(255), primary_key=True),
+    Column("message_id", String(255), primary_key=True),
+    Column("text", Text(), nullable=False),
+    Column("predicted", String(255), nullable=True),
+    Column("intent", String(255), nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

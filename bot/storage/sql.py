@@ -8,9 +8,10 @@ the conversation row locked, so concurrent writers of one conversation never los
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bot.events import Event
 from bot.storage.schema import conversations
 from bot.storage.schema import events as event_rows
-from bot.tracker import State, Tracker, apply
+from bot.tracker import HUMAN_STATUSES, State, Tracker, apply
+
+log = logging.getLogger(__name__)
+#: Called after every committed append: (conversation id, the new events, the new state).
+Listener = Callable[[str, Sequence[Event], State], Awaitable[None]]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -61,6 +66,7 @@ class SQLTrackerStore:
         else:
             # load() reads the snapshot and the events in two statements: one snapshot for both.
             self._reader = self.engine.execution_options(isolation_level="REPEATABLE READ")
+        self.listeners: list[Listener] = []  # e.g. the agent console's live updates
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -134,6 +140,29 @@ class SQLTrackerStore:
         async with self._transaction(write=False) as conn:
             return list(await conn.scalars(query))
 
+    async def queue(self) -> list[tuple[str, State]]:
+        """The conversations waiting for a person or with one, the longest waiting first."""
+        query = (
+            select(conversations.c.id, conversations.c.state)
+            .where(conversations.c.handoff_status.in_(HUMAN_STATUSES))
+            .order_by(conversations.c.handoff_since, conversations.c.id)
+        )
+        async with self._transaction(write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [(row.id, State.from_json(row.state)) for row in rows]
+
+    async def recent_events_of_type(self, kind: str, *, limit: int) -> list[tuple[str, Event]]:
+        """The last `limit` events of one type across all conversations, oldest first."""
+        query = (
+            select(event_rows.c.conversation_id, event_rows.c.payload)
+            .where(event_rows.c.type == kind)
+            .order_by(event_rows.c.id.desc())
+            .limit(limit)
+        )
+        async with self._transaction(write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [(row.conversation_id, row.payload) for row in reversed(rows)]
+
     # -- writes ------------------------------------------------------------------------
 
     async def append(
@@ -182,8 +211,15 @@ class SQLTrackerStore:
                     state=state.to_json(),
                     updated_at=now,
                     event_count=row.event_count + len(stamped),
+                    handoff_status=state.handoff.get("status"),
+                    handoff_since=state.handoff.get("since"),
                 )
             )
+        for listener in self.listeners:  # after the commit: what they are told is stored
+            try:
+                await listener(conversation_id, stamped, state)
+            except Exception:  # a console that cannot be told must not fail the turn
+                log.exception("a listener failed on conversation %s", conversation_id)
         return state
 
     # -- helpers -----------------------------------------------------------------------

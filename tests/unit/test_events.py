@@ -44,8 +44,18 @@ def test_validate_accepts_known_shapes(raw):
 
 def test_every_known_event_type_is_accepted_in_its_minimal_form():
     for name in events.KNOWN_EVENTS:
-        raw = {"event": name, "name": "x"}
+        raw = {"event": name, "name": "x", "status": "pending"}
         assert events.validate(raw)["event"] == name
+
+
+@pytest.mark.parametrize("raw", [
+    {"event": "handoff"},
+    {"event": "handoff", "status": "waiting"},
+    {"event": "handoff", "status": 3},
+])
+def test_a_handoff_event_needs_a_known_status(raw):
+    with pytest.raises(InvalidEvent, match="status"):
+        events.validate(raw)
 
 
 @pytest.mark.parametrize(

@@ -244,3 +244,32 @@ def test_tracker_latest_message_is_the_states():
     state = apply(State(), [user("hi")])
     tracker = Tracker("c", state, [])
     assert tracker.latest_message["text"] == "hi"
+
+
+def test_handoff_moves_bot_pending_agent_and_back():
+    pending = {"event": "handoff", "timestamp": 10.0, "status": "pending", "trigger": "customer_request"}
+    state = apply(State(), [pending])
+    assert state.paused and state.with_human
+    assert state.handoff == {"status": "pending", "since": 10.0, "trigger": "customer_request"}
+    state = apply(state, [{"event": "handoff", "timestamp": 70.0, "status": "agent", "agent": "ann"}])
+    # it keeps its place in the queue (since) and why it came (trigger) while an agent has it
+    assert state.handoff == {"status": "agent", "since": 10.0, "trigger": "customer_request", "agent": "ann",
+                             "taken_at": 70.0}
+    assert state.paused
+    back = apply(state, [{"event": "handoff", "timestamp": 90.0, "status": "bot", "agent": "ann"}])
+    assert not back.paused and back.handoff == {"status": "bot", "since": 90.0, "agent": "ann"}
+    closed = apply(state, [{"event": "handoff", "timestamp": 95.0, "status": "closed", "agent": "ann"}])
+    assert not closed.paused and closed.handoff["status"] == "closed"
+
+
+def test_rasa_pause_and_resume_put_the_conversation_in_and_out_of_the_queue():
+    state = apply(State(), [{"event": "pause", "timestamp": 5.0}])
+    assert state.paused and state.handoff == {"status": "pending", "since": 5.0, "trigger": "paused"}
+    state = apply(state, [{"event": "resume", "timestamp": 6.0}])
+    assert not state.paused and state.handoff["status"] == "bot"
+
+
+def test_a_snapshot_from_before_handoffs_loads_as_with_the_bot():
+    old = State().to_json()
+    del old["handoff"]
+    assert State.from_json(old).handoff == {"status": "bot"}

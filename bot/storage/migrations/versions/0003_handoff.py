@@ -1,0 +1,66 @@
+"""Human handoff: the queue columns on conversations, agents, console sessions, intent corrections.
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("conversations") as batch:  # batch: SQLite cannot ALTER much in place
+        batch.add_column(sa.Column("handoff_status", sa.String(16), nullable=True))
+        batch.add_column(sa.Column("handoff_since", sa.Float(), nullable=True))
+        batch.create_index("ix_conversations_handoff", ["handoff_status", "handoff_since"])
+    op.create_index("ix_events_type_id", "events", ["type", "id"])
+    op.create_table(
+        "agents",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("password_hash", sa.String(255), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "console_sessions",
+        sa.Column("token_hash", sa.String(64), primary_key=True),
+        sa.Column(
+            "agent",
+            sa.String(64),
+            sa.ForeignKey("agents.name", ondelete="CASCADE", name="fk_console_sessions_agent"),
+            nullable=False,
+        ),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_console_sessions_agent", "console_sessions", ["agent"])
+    op.create_table(
+        "intent_corrections",
+        sa.Column("conversation_id", sa.String(255), primary_key=True),
+        sa.Column("message_id", sa.String(255), primary_key=True),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("predicted", sa.String(255), nullable=True),
+        sa.Column("intent", sa.String(255), nullable=False),
+        sa.Column("agent", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("intent_corrections")
+    op.drop_index("ix_console_sessions_agent", table_name="console_sessions")
+    op.drop_table("console_sessions")
+    op.drop_table("agents")
+    op.drop_index("ix_events_type_id", table_name="events")
+    with op.batch_alter_table("conversations") as batch:
+        batch.drop_index("ix_conversations_handoff")
+        batch.drop_column("handoff_since")
+        batch.drop_column("handoff_status")
