@@ -17,6 +17,7 @@ from bot.nlu.base import Classifier, Prediction
 from bot.nlu.batcher import MicroBatcher
 from bot.nlu.payload import parse_payload
 from bot.policies.base import Decision, Policy
+from bot.policies.handoff import DEFAULT_TEXT, HANDOFF_RESPONSE, HandoffTriggers, estimate_wait, take_times
 from bot.storage.base import LockStore, TrackerStore
 from bot.tracker import Tracker, apply, tracker_json
 
@@ -57,9 +58,11 @@ class Engine:
         history_window: int,
         max_batch: int = 32,
         generation: "GenerationPolicy | None" = None,
+        handoff: HandoffTriggers | None = None,
     ) -> None:
         self.domain, self.classifier, self.policies = domain, classifier, list(policies)
         self.generation = generation  # async: tries questions the sync policies left unanswered
+        self.handoff = handoff  # when to hand the conversation to a person
         self.store, self.locks, self.actions, self.window = store, locks, actions, history_window
         self.batcher = MicroBatcher(classifier, max_batch=max_batch)
 
@@ -95,7 +98,7 @@ class Engine:
             new: list[dict[str, Any]] = []
             if tracker.state.latest_event_time is None:
                 new += [ev.action("action_session_start"), ev.session_started(), ev.action("action_listen")]
-            if tracker.state.paused:  # a human has the conversation: store the message, say nothing
+            if tracker.state.paused:  # a person has (or is about to take) the conversation: store, say nothing
                 prediction = await self.parse(message.text)
                 new.append(self._user_event(message, prediction))
                 await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
@@ -114,6 +117,9 @@ class Engine:
                 reason = {"route": "fallback", "error": f"{type(exc).__name__}: {exc}", "escalate": "turn_failed",
                           "timings_ms": {}}
                 replies, decision = self._say(self.domain.render(DEFAULT_RESPONSE, {}), new, reason), None
+            trigger = self._handoff_trigger(tracker, reason)
+            if trigger is not None:
+                replies += await self._hand_over(message.sender_id, trigger, tracker, new, reason)
             new.append(ev.action("action_listen"))
             reason["timings_ms"]["turn"] = round((time.perf_counter() - started) * 1000, 2)
             await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
@@ -126,7 +132,11 @@ class Engine:
         t0 = time.perf_counter()
         prediction = await self.parse(message.text)
         t1 = time.perf_counter()
-        decision = await asyncio.to_thread(self.decide, tracker, prediction)
+        trigger = self.handoff.before(tracker, prediction) if self.handoff is not None else None
+        if trigger is not None:  # the customer wants, or needs, a person: the bot does not try
+            decision = Decision("handoff", (), details={"escalate": trigger})
+        else:
+            decision = await asyncio.to_thread(self.decide, tracker, prediction)
         nlu_ms, policy_ms = (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
         new.append(self._user_event(message, prediction))
         new += [ev.slot(k, v) for k, v in self.domain.slots_from_entities(list(prediction.entities)).items()]
@@ -143,6 +153,34 @@ class Engine:
             reason["timings_ms"]["generation"] = generation_ms
         replies = await self._execute(tracker, decision, prediction, new, reason)
         return replies, reason, decision
+
+    def _handoff_trigger(self, tracker: Tracker, reason: dict[str, Any]) -> str | None:
+        if self.handoff is None:
+            return None
+        if reason.get("route") == "handoff":
+            return str(reason["escalate"])
+        return self.handoff.after(tracker, reason)
+
+    async def _hand_over(
+        self, conversation_id: str, trigger: str, tracker: Tracker, new: list[dict[str, Any]], reason: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Put the conversation in the agents' queue and tell the customer roughly how long it takes."""
+        assert self.handoff is not None
+        waiting = [(cid, state.handoff.get("since")) for cid, state in await self.store.queue()
+                   if state.handoff.get("status") == "pending"]
+        pickups = take_times(await self.store.recent_events_of_type("handoff", limit=200))
+        ahead, minutes = estimate_wait(conversation_id, waiting, pickups, self.handoff.settings.typical_wait_minutes)
+        new.append(ev.handoff("pending", trigger=trigger))
+        reason["handoff"] = trigger
+        reason["wait"] = {"ahead": ahead, "minutes": minutes}
+        values = {**self._slots(tracker, new), "wait_minutes": minutes, "queue_position": ahead + 1,
+                  "queue_text": "" if ahead == 0 else
+                  f"There {'is 1 customer' if ahead == 1 else f'are {ahead} customers'} ahead of you. "}
+        if HANDOFF_RESPONSE in self.domain.responses:
+            messages = self.domain.render(HANDOFF_RESPONSE, values)
+        else:
+            messages = [{"text": DEFAULT_TEXT.format(**values)}]
+        return self._say(messages, new, reason)
 
     def _after_interrupt(self, tracker: Tracker, prediction: Prediction) -> Decision:
         """The loop was interrupted: decide again as if no loop were active."""

@@ -17,6 +17,7 @@ from bot.generation.factory import create_generator
 from bot.generation.grounding import GroundingCheck
 from bot.nlu.encoder import Encoder
 from bot.policies.generation import GenerationPolicy
+from bot.policies.handoff import HandoffTriggers
 from bot.policies.retrieval import RetrievalPolicy
 from bot.policies.rules import LoopPolicy, RulesPolicy, load_rules
 from bot.settings import Settings
@@ -134,6 +135,7 @@ class Runtime:
             history_window=s.history_window,
             max_batch=s.max_batch,
             generation=self._generation(),
+            handoff=HandoffTriggers(s.handoff) if s.handoff.enabled else None,
         )
 
     def retrieval_threshold(self, index: KnowledgeBase) -> float:

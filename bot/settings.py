@@ -13,6 +13,7 @@ import yaml
 
 from bot.errors import ConfigError
 from bot.generation.config import GenerationSettings, GeneratorConfig, parse_generation, parse_generator
+from bot.policies.handoff import HandoffSettings, parse_handoff
 
 if TYPE_CHECKING:
     from training.finetune import FineTuneConfig
@@ -71,6 +72,7 @@ class Settings:
     # endpoints.yml `generator:` (None: generation off) and switchboard.yml `generation:`
     generator: GeneratorConfig | None = None
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)  # switchboard.yml `handoff:`
     # credentials.yml: channel name -> its section (env references expanded; {} when empty)
     channels: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rest": {}}, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -154,6 +156,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         ),
         "cors_origins": tuple(server.get("cors_origins") or Settings.cors_origins),
         "generation": parse_generation(own.get("generation")),
+        "handoff": parse_handoff(own.get("handoff")),
         "channels": _channels(root / "credentials.yml"),
         "raw": {"settings": own, "endpoints": endpoints},
     }
