@@ -10,6 +10,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from bot.channels import mount_channels
+from bot.console import mount_console
 from bot.engine import TurnResult, UserMessage
 from bot.runtime import Runtime
 from bot.server import api, knowledge_api, pages
@@ -37,6 +38,7 @@ def create_app(
     app.add_routes(api.routes)
     app.add_routes(knowledge_api.routes)
     app.add_routes(pages.routes(widget="socketio" in app[OUTPUTS]))
+    mount_console(app, runtime, app[OUTPUTS])
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.open()

@@ -287,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
         "set-webhook", help="register the webhook URL and secret token (credentials.yml) with Telegram")
     p.add_argument("--url", help="https://<host>/webhooks/telegram/webhook (default: telegram.webhook_url)")
     p.set_defaults(func=cmd_telegram_set_webhook)
+
+    from bot.console.commands import add_parsers
+
+    add_parsers(sub, _settings)
     return parser
 
 

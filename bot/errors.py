@@ -23,8 +23,26 @@ class Unauthorized(SwitchboardError):
     status = 401
 
 
+class Forbidden(SwitchboardError):
+    status = 403
+
+
 class NotFound(SwitchboardError):
     status = 404
+
+
+class Conflict(SwitchboardError):
+    """The request does not fit the current state (e.g. another agent has the conversation)."""
+
+    status = 409
+
+
+class TooManyRequests(SwitchboardError):
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PayloadTooLarge(SwitchboardError):

@@ -8,12 +8,13 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.errors import SwitchboardError, Unauthorized
+from bot.errors import SwitchboardError, TooManyRequests, Unauthorized
 from bot.server.keys import SETTINGS
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-OPEN_PREFIXES = ("/webhooks/", "/health", "/static/", "/socket.io")
+# the console has its own logins (bot/console/auth.py), not the API token
+OPEN_PREFIXES = ("/webhooks/", "/health", "/static/", "/socket.io", "/console")
 
 
 def error_response(status: int, message: str) -> web.Response:
@@ -25,7 +26,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except SwitchboardError as exc:
-        return error_response(exc.status, str(exc))
+        answer = error_response(exc.status, str(exc))
+        if isinstance(exc, TooManyRequests):
+            answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
