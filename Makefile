@@ -53,6 +53,7 @@ bench: train
 	$(BIN)/python bench/parse_throughput.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/knowledge_bitext.py --out bench/results
 	$(BIN)/python bench/generation.py --out bench/results
+	$(BIN)/python bench/console_bench.py --project $(SHOP) --out bench/results
 
 # The 100,000-entry knowledge index (about 13 minutes on 2 cores, most of it embedding).
 bench-scale: install

@@ -3,6 +3,7 @@ bot's reasons, reply through the customer's channel, hand back, close, and corre
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, AsyncIterator, Sequence
 
 from aiohttp import web
@@ -24,7 +25,9 @@ def mount_console(app: web.Application, runtime: "Runtime", outputs: "dict[str, 
     """Add the console's page, API and live updates to `app`; every stored change of a
     conversation is published to the open consoles."""
     url = runtime.settings.lock_store_url
-    hub = LiveHub(url if url and url.startswith(("redis://", "rediss://", "unix://")) else None)
+    # the workers of one bot share its database: its URL names their channel
+    namespace = hashlib.sha256(runtime.settings.database_url.encode()).hexdigest()[:16]
+    hub = LiveHub(url if url and url.startswith(("redis://", "rediss://", "unix://")) else None, namespace)
     console = Console(runtime, outputs, hub, ConsoleStore(runtime.store.engine))
     app[CONSOLE], app[HUB], app[LIMITER] = console, hub, LoginLimiter()
     app.add_routes(routes)

@@ -17,14 +17,14 @@ from typing import Any
 from aiohttp import web
 
 log = logging.getLogger(__name__)
-CHANNEL = "switchboard:console"
+CHANNEL = "switchboard:console:{}"  # + the bot's namespace: bots sharing one Redis stay apart
 BACKLOG = 500  # messages a slow console may fall behind before it is disconnected (it reconnects)
 HEARTBEAT_SECONDS = 15.0
 
 
 class LiveHub:
-    def __init__(self, redis_url: str | None = None) -> None:
-        self.redis_url = redis_url
+    def __init__(self, redis_url: str | None = None, namespace: str = "default") -> None:
+        self.redis_url, self.channel = redis_url, CHANNEL.format(namespace)
         self._subscribers: set[asyncio.Queue[str | None]] = set()
         self._redis: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -36,7 +36,7 @@ class LiveHub:
 
         self._redis = redis.from_url(self.redis_url)
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
+        await pubsub.subscribe(self.channel)
         self._reader = asyncio.create_task(self._read(pubsub))
 
     async def close(self) -> None:
@@ -52,7 +52,7 @@ class LiveHub:
     async def publish(self, kind: str, data: dict[str, Any]) -> None:
         message = json.dumps({"kind": kind, "data": data}, separators=(",", ":"), default=str)
         if self._redis is not None:
-            await self._redis.publish(CHANNEL, message)
+            await self._redis.publish(self.channel, message)
         else:
             self._fan_out(message)
 
@@ -82,7 +82,7 @@ class LiveHub:
                 log.warning("console live updates lost Redis (%s); resubscribing", exc)
                 await asyncio.sleep(1.0)
                 with contextlib.suppress(Exception):
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self.channel)
 
     def _fan_out(self, message: str) -> None:
         for queue in list(self._subscribers):

@@ -184,3 +184,23 @@ async def test_a_message_over_the_limit_is_answered_with_a_notice(server: Server
     notice = (await fake.wait_for_posts(1))[-1]
     assert "too long" in notice["text"] and notice["channel"] == DM
     assert not [e for e in (await server.tracker("U0GINA"))["events"] if e["event"] == "user"]
+
+
+async def test_an_agents_reply_goes_to_the_customers_slack_thread(server: Server, fake: FakeSlack) -> None:
+    from tests.integration.console_client import Agent, add_agent
+
+    ts = f"{int(time.time())}.000555"
+    await send(server, event({"type": "app_mention", "channel": "C0HELP", "user": "U0ERIN", "ts": ts,
+                              "event_ts": ts, "text": f"<@{BOT_USER}> can I talk to a person?"}))
+    assert "connecting you" in (await fake.wait_for_posts(1))[-1]["text"]
+    await add_agent(server, "sam")
+    agent = Agent(server)
+    try:
+        await agent.login("sam")
+        await agent.ok("POST", "/conversations/U0ERIN/take")
+        reply = await agent.ok("POST", "/conversations/U0ERIN/reply", {"text": "Hi Erin, Sam here."})
+        assert reply["item"]["delivered"] is True
+        last = fake.posted()[-1]
+        assert last["channel"] == "C0HELP" and last["thread_ts"] == ts and last["text"] == "Hi Erin, Sam here."
+    finally:
+        await agent.close()

@@ -186,3 +186,30 @@ async def test_a_message_over_the_limit_is_answered_with_a_notice_not_a_4xx(serv
     assert status == 200 and body["too_long"] is True  # a 4xx would make Telegram redeliver it forever
     assert "too long" in fake.sent()[-1]["text"] and fake.sent()[-1]["chat_id"] == "5550108"
     assert not [e for e in (await server.tracker("5550108"))["events"] if e["event"] == "user"]
+
+
+async def test_an_agents_reply_reaches_the_telegram_chat(server: Server, fake: FakeTelegram) -> None:
+    from tests.integration.console_client import Agent, add_agent
+
+    chat = 5550177
+    await post(server, text_update("I want to speak to a human", chat=chat))
+    assert "connecting you" in fake.sent()[-1]["text"]
+    count = len(fake.sent())
+    await post(server, text_update("my parcel is soaking wet", chat=chat))
+    assert len(fake.sent()) == count  # the bot stayed silent
+    await add_agent(server, "tess")
+    agent = Agent(server)
+    try:
+        await agent.login("tess")
+        await agent.ok("POST", f"/conversations/{chat}/take")
+        assert "tess" in fake.sent()[-1]["text"] and fake.sent()[-1]["chat_id"] == str(chat)
+        reply = await agent.ok("POST", f"/conversations/{chat}/reply", {"text": "So sorry! A new one ships today."})
+        assert reply["item"]["delivered"] is True
+        assert (fake.sent()[-1]["chat_id"], fake.sent()[-1]["text"]) == (str(chat), "So sorry! A new one ships today.")
+        fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+        failed = await agent.ok("POST", f"/conversations/{chat}/reply", {"text": "Are you still there?"})
+        assert failed["item"]["delivered"] is False and "blocked" in failed["item"]["delivery_error"]
+        shown = (await agent.ok("GET", f"/conversations/{chat}"))["items"][-1]
+        assert shown["text"] == "Are you still there?" and shown["delivered"] is False  # kept, flagged
+    finally:
+        await agent.close()

@@ -112,15 +112,15 @@ async def test_a_stopped_generator_server_leaves_the_bot_answering_politely(
 ) -> None:
     server = await bot_with(start_server, tmp_path, fake, timeout=2.0, breaker_failures=2, breaker_cooldown=60)
     await fake.stop()
-    for i in range(3):
+    for i in range(3):  # three customers: each failure hands its conversation to a person
         started = time.monotonic()
-        replies = await server.say("g4", QUESTION)
+        replies = await server.say(f"g4-{i}", QUESTION)
         assert time.monotonic() - started < 20.0
-        assert "flagged this conversation" in text(replies)
-        reason = await last_reason(server, "g4")
-        assert reason["escalate"] == "generator_failed"
+        assert "flagged this conversation" in text(replies) and "connecting you" in text(replies)
+        reason = await last_reason(server, f"g4-{i}")
+        assert reason["escalate"] == "generator_failed" and reason["handoff"] == "generator_failed"
     assert reason["generation"]["error"] == "breaker_open"  # the third call does not even try
-    assert "gift card" in text(await server.say("g4", "do you sell gift cards?")).lower()  # retrieval still answers
+    assert "gift card" in text(await server.say("g4-x", "do you sell gift cards?")).lower()  # retrieval still answers
 
 
 async def test_server_errors_are_retried_and_the_attempts_recorded(

@@ -46,3 +46,42 @@ async def test_two_workers_with_redis_locks_keep_one_conversation_in_order(
     # turns never overlapped: every event was made after all the events stored before it
     stamps = [e["timestamp"] for e in events]
     assert stamps == sorted(stamps)
+
+
+@pytest.mark.postgres
+async def test_the_console_across_two_workers_on_postgres_and_redis(
+    start_server: StartServer, postgres_url: str
+) -> None:
+    """A login made on one worker works on the other (sessions in SQL); a customer on worker B
+    reaches the live queue of a console connected to worker A (Redis pub/sub)."""
+    from tests.conftest import missing, port_open
+    from tests.integration.console_client import Agent, add_agent
+    from tests.integration.test_console_api import read_events
+
+    if not port_open("127.0.0.1", 6379):
+        missing("Redis is not listening on 127.0.0.1:6379")
+    redis_url = "redis://127.0.0.1:6379/15"
+    a, b = [await start_server(database_url=postgres_url, lock_store_url=redis_url) for _ in range(2)]
+    name = f"pg-{uuid.uuid4().hex[:6]}"
+    await add_agent(a, name)
+    agent = Agent(a)
+    try:
+        await agent.login(name)
+        sender = f"pgc-{uuid.uuid4().hex[:8]}"
+        async with agent.http.get(f"{a.base}/console/api/live") as live:
+            assert live.status == 200
+            await b.say(sender, "/ask_human")
+            updates = await read_events(live, 1)
+        assert updates[0][1]["id"] == sender and updates[0][1]["queue_item"]["status"] == "pending"
+        agent.server = b  # the same browser, now load-balanced to worker B
+        queue = (await agent.ok("GET", "/queue"))["conversations"]
+        assert sender in [q["id"] for q in queue]
+        assert (await agent.ok("POST", f"/conversations/{sender}/take"))["handoff"]["agent"] == name
+        reply = await agent.ok("POST", f"/conversations/{sender}/reply", {"text": "Hello from a person."})
+        assert reply["item"]["agent"] == name
+        agent.server = a
+        assert (await agent.ok("GET", f"/conversations/{sender}"))["items"][-1]["text"] == "Hello from a person."
+        await agent.ok("POST", f"/conversations/{sender}/close")
+        assert sender not in [q["id"] for q in (await agent.ok("GET", "/queue"))["conversations"]]
+    finally:
+        await agent.close()

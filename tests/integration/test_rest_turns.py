@@ -143,4 +143,5 @@ async def test_a_failure_inside_the_turn_apologises_flags_and_keeps_the_message(
     assert users[-1]["text"] == "do you sell gift cards?"
     reason = [e for e in tracker["events"] if e["event"] == "bot"][-1]["metadata"]["reason"]
     assert reason["escalate"] == "turn_failed" and "FAISS exploded" in reason["error"]
-    assert "gift card" in texts(await server.say("f1", "do you sell gift cards?")).lower()  # and it recovers
+    assert reason["handoff"] == "turn_failed" and tracker["paused"] is True  # a person takes it from here
+    assert "gift card" in texts(await server.say("f2", "do you sell gift cards?")).lower()  # and the bot recovers

@@ -1,117 +1,13 @@
-/* Switchboard agent console. Vanilla ES2020, no dependencies, no build step.
+/* Switchboard agent console (entry module). Vanilla ES2020 modules, no dependencies, no build step.
    Customer text is hostile: the DOM is built with createElement/textContent only,
    never with innerHTML or its relatives. */
-'use strict';
+import { $, el, human, cssName, duration, sentimentEl } from './dom.js';
+import { API, state, api, convPath, showError, onSessionEnded, serverNow, ago } from './core.js';
+import { appendItem, scrollTranscript } from './transcript.js';
 
-const API = '/console/api';
 const TICK_MS = 15000;
 
-const state = {
-  me: null,            // {name, role}
-  csrf: null,
-  skew: 0,             // server clock minus client clock, seconds
-  queue: new Map(),    // conversation id -> QueueItem
-  conv: null,          // open conversation: {id, channel, handoff, intents, byMessage: Map}
-  openToken: 0,        // drops out-of-order conversation loads
-  live: null,          // EventSource
-  liveBroken: false,   // an error happened since the last 'open'
-  drafts: new Map(),   // conversation id -> unsent reply text
-};
-
-const $ = (id) => document.getElementById(id);
-
-/* ---------- small helpers ---------- */
-
-/** Create an element. attrs: class, text, data-… and aria-… attributes, or any property/attribute; null/false are skipped. */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value == null || value === false) continue;
-    if (key === 'class') node.className = value;
-    else if (key === 'text') node.textContent = String(value);
-    else if (key.startsWith('data-') || key.startsWith('aria-') || !(key in node)) node.setAttribute(key, String(value));
-    else node[key] = value;
-  }
-  for (const child of children) {
-    if (child != null && child !== false) node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
-const serverNow = () => Date.now() / 1000 + state.skew;
-const pct = (c) => (typeof c === 'number' ? `${Math.round(c * 100)}%` : '');
-const human = (s) => (s == null ? '' : String(s).replace(/_/g, ' '));
-const cssName = (s) => String(s).replace(/[^\w-]/g, '');
-
-/** "<1 min", "3 min", "2 h 5 min", "3 d". */
-function duration(seconds) {
-  const m = Math.floor(Math.max(0, seconds) / 60), h = Math.floor(m / 60);
-  if (m < 1) return '<1 min';
-  if (h < 1) return `${m} min`;
-  if (h < 24) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
-  return `${Math.floor(h / 24)} d`;
-}
-const ago = (at) => (serverNow() - at < 60 ? 'just now' : `${duration(serverNow() - at)} ago`);
 const waitingText = (q) => `waiting ${duration(serverNow() - q.since)}`;
-
-/** A <time> the ticker keeps fresh (data-at holds unix seconds). */
-function timeEl(at) {
-  if (typeof at !== 'number') return null;
-  const date = new Date(at * 1000);
-  return el('time', { class: 'time', 'data-at': at, dateTime: date.toISOString(), title: date.toLocaleString(), text: ago(at) });
-}
-
-/** Compact text for any JSON value: numbers rounded, objects as JSON. */
-function fmt(v) {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(3);
-  if (typeof v === 'boolean') return v ? 'yes' : 'no';
-  if (v == null) return '—';
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
-}
-
-/** A small "key value" chip. */
-const chip = (cls, key, value) =>
-  el('span', { class: `chip ${cls}` }, el('span', { class: 'k', text: human(key) }), ' ', fmt(value));
-
-function sentimentEl(s) {
-  if (!s || !s.label) return null;
-  return el('span', { class: `sentiment sentiment-${cssName(s.label)}`, text: `${s.label} ${pct(s.confidence)}`.trim() });
-}
-
-/* ---------- errors and the API ---------- */
-
-class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
-}
-
-function showError(err) {
-  if (err && err.status === 401) return;          // the login form is already up
-  $('error-message').textContent = (err && err.message) || String(err);
-  $('error-banner').hidden = false;
-}
-
-/** Every request goes through here: JSON in and out, CSRF header, 401 -> login form, non-2xx -> ApiError. */
-async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET' && state.csrf) headers['X-CSRF-Token'] = state.csrf;
-  let res;
-  try {
-    res = await fetch(API + path, { method, headers, credentials: 'same-origin',
-      body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (e) {
-    throw new ApiError(0, `Network error: ${e.message}`);
-  }
-  let data = null;
-  if (res.status !== 204) { try { data = await res.json(); } catch { data = null; } }
-  if (!res.ok) {
-    if (res.status === 401 && path !== '/login') showLogin(state.me ? 'Your session has ended. Please sign in again.' : '');
-    throw new ApiError(res.status, (data && data.error) || `${res.status} ${res.statusText}`);
-  }
-  return data;
-}
-
-const convPath = (id, action) => `/conversations/${encodeURIComponent(id)}${action ? '/' + action : ''}`;
 
 /* ---------- session ---------- */
 
@@ -125,6 +21,7 @@ function showLogin(message = '') {
   $('login-password').value = '';
   $('login-name').focus();
 }
+onSessionEnded(showLogin);                          // api() calls it on a 401
 
 function onSignedIn(data) {
   state.me = data.agent; state.csrf = data.csrf;
@@ -283,140 +180,7 @@ async function convAction(action) {
   } catch (e) { showError(e); if (state.conv) renderConversation(); }
 }
 
-/* ---------- transcript: one renderer per item kind ---------- */
-
-const itemHead = (who, item, ...extra) =>
-  el('div', { class: 'item-head' }, el('span', { class: 'who', text: who }), ...extra, timeEl(item.at));
-
-function renderCustomer(item) {
-  const meta = el('div', { class: 'nlu' },
-    el('span', { class: 'intent', text: item.intent ? `${item.intent} ${pct(item.confidence)}`.trim() : 'no intent' }),
-    sentimentEl(item.sentiment),
-    item.corrected_intent && el('span', { class: 'corrected', text: `corrected → ${item.corrected_intent}` }));
-  if (item.message_id) {
-    const current = item.corrected_intent || item.intent || '';
-    const names = [...new Set([...state.conv.intents, ...(current ? [current] : [])])];
-    const select = el('select', { class: 'relabel', 'aria-label': 'Correct intent for this message' },
-      ...names.map((name) => el('option', { value: name, text: name, selected: name === current })));
-    const save = el('button', { type: 'button', class: 'btn btn-small relabel-save', text: 'Relabel', disabled: !names.length });
-    save.addEventListener('click', () => annotate(item, save, 'relabel', { intent: select.value },
-      (data) => { item.corrected_intent = data.intent || select.value; }));
-    meta.append(el('span', { class: 'relabel-control' }, select, save));
-  }
-  return [itemHead('Customer', item, item.channel && el('span', { class: 'badge', text: item.channel })),
-    el('div', { class: 'text', text: item.text || '' }), meta];
-}
-
-function renderBot(item) {
-  const buttons = Array.isArray(item.buttons) && item.buttons.length > 0 && el('div', { class: 'buttons' },
-    ...item.buttons.map((b) => el('span', { class: 'chip', title: b.payload || '', text: b.title || b.payload || '' })));
-  return [itemHead('Bot', item),
-    el('div', { class: item.text == null ? 'text muted' : 'text', text: item.text ?? '(no text)' }),
-    buttons, renderReason(item.reason)];
-}
-
-function renderAgent(item) {
-  const nodes = [itemHead(item.agent || 'Agent', item), el('div', { class: 'text', text: item.text || '' })];
-  if (item.delivered === false) {
-    nodes.push(el('div', { class: 'undelivered', role: 'status',
-      text: `⚠ Not delivered to the customer${item.delivery_error ? ': ' + item.delivery_error : ''}` }));
-  }
-  if (item.approved_entry) {
-    nodes.push(el('span', { class: 'approved', title: `Knowledge entry ${item.approved_entry}`, text: 'Approved as answer ✓' }));
-  } else if (item.message_id) {
-    const button = el('button', { type: 'button', class: 'btn btn-small approve', text: 'Approve as answer' });
-    button.addEventListener('click', () => annotate(item, button, 'approve', {},
-      (data) => { item.approved_entry = (data.entry && data.entry.id) || true; }));
-    nodes.push(button);
-  }
-  return nodes;
-}
-
-function renderStatus(item) {
-  const texts = {
-    pending: `Handed to agents${item.trigger ? ' — ' + human(item.trigger) : ''}`,
-    agent: `${item.agent || 'An agent'} took over`,
-    bot: 'Handed back to the bot',
-    closed: `Closed${item.agent ? ' by ' + item.agent : ''}`,
-  };
-  return [el('span', { class: 'text', text: texts[item.status] || `Status: ${item.status}` }), ' ', timeEl(item.at)];
-}
-
-const renderOther = (item) => [itemHead(item.kind || 'item', item), el('pre', { class: 'text', text: JSON.stringify(item, null, 2) })];
-const RENDERERS = { customer: renderCustomer, bot: renderBot, agent: renderAgent, status: renderStatus };
-
-/* The "why" annotation under each bot message: always visible, tolerant of absent fields, unknown keys shown generically. */
-const REASON_KEYS = ['route', 'intent', 'confidence', 'sentiment', 'retrieval', 'generation', 'escalate', 'handoff', 'error', 'timings_ms'];
-
-function renderReason(r) {
-  if (!r || typeof r !== 'object') return el('div', { class: 'reason reason-none', text: 'no reasoning recorded' });
-  const line = el('div', { class: 'reason-line' },
-    r.route && el('span', { class: `chip reason-route route-${cssName(r.route)}`, text: r.route }),
-    r.intent && chip('reason-intent', 'intent', `${r.intent} ${pct(r.confidence)}`.trim()),
-    sentimentEl(r.sentiment),
-    r.escalate != null && chip('reason-escalate warn', 'escalate', r.escalate),
-    r.handoff != null && chip('reason-handoff warn', 'handoff', r.handoff),
-    r.error != null && chip('reason-error bad', 'error', r.error),
-    ...Object.entries(r).filter(([k]) => !REASON_KEYS.includes(k)).map(([k, v]) => chip('reason-extra', k, v)));
-  const box = el('div', { class: 'reason', 'aria-label': 'Why the bot said this' }, line);
-  if (Array.isArray(r.retrieval) && r.retrieval.length) {
-    box.append(el('ul', { class: 'reason-retrieval', 'aria-label': 'Retrieved support logs' },
-      ...r.retrieval.map((hit) => el('li', { title: hit.id != null ? `log ${hit.id}` : null },
-        el('span', { class: 'score', text: fmt(hit.score) }), ' ', hit.question || hit.id || ''))));
-  }
-  if (r.generation && typeof r.generation === 'object') box.append(renderGeneration(r.generation));
-  if (r.timings_ms && typeof r.timings_ms === 'object') {
-    box.append(el('details', { class: 'reason-timings' }, el('summary', { text: 'timings' }),
-      ...Object.entries(r.timings_ms).map(([k, v]) => chip('timing', k, `${fmt(v)} ms`))));
-  }
-  return box;
-}
-
-/** Generator line: model, latency, every grounding key, then any other key (error, skipped, ...). */
-function renderGeneration(gen) {
-  const grounding = gen.grounding && typeof gen.grounding === 'object' ? gen.grounding : {};
-  const others = Object.entries(gen).filter(([k]) => !['model', 'latency_ms', 'grounding'].includes(k));
-  return el('div', { class: 'reason-generation' },
-    el('span', { class: 'k', text: 'generator' }),
-    gen.model && el('span', { class: 'model', text: gen.model }),
-    typeof gen.latency_ms === 'number' && el('span', { class: 'muted', text: `${Math.round(gen.latency_ms)} ms` }),
-    ...Object.entries(grounding).map(([k, v]) => chip(v === false ? 'grounding bad' : 'grounding', k, v)),
-    ...others.map(([k, v]) => chip(k === 'error' ? 'bad' : k === 'skipped' ? 'warn' : '', k, v)));
-}
-
-/** Items without a message id are identified by content, so one arriving twice (response + live) shows once. */
-const itemKey = (item) => (item.message_id ? `m:${item.message_id}` : `${item.kind}|${item.at}|${item.text ?? item.status ?? ''}`);
-
-function renderItem(item) {
-  const render = RENDERERS[item.kind] || renderOther;
-  return el('li', { class: `item item-${RENDERERS[item.kind] ? item.kind : 'other'}`, 'data-kind': item.kind,
-    'data-message-id': item.message_id || null, 'data-key': itemKey(item) }, ...render(item));
-}
-
-/** Append an item to the transcript, or replace its earlier rendering. */
-function appendItem(item) {
-  if (item.message_id) state.conv.byMessage.set(item.message_id, item);
-  const li = renderItem(item);
-  const existing = [...$('transcript').children].find((n) => n.dataset.key === li.dataset.key);
-  if (existing) existing.replaceWith(li); else $('transcript').append(li);
-}
-
-function scrollTranscript(force) {
-  const list = $('transcript');
-  if (force || list.scrollHeight - list.scrollTop - list.clientHeight < 120) list.scrollTop = list.scrollHeight;
-}
-
-/* ---------- corrections and replies ---------- */
-
-/** relabel / approve: POST, then let `apply` update the item and re-render it. */
-async function annotate(item, button, action, body, apply) {
-  const conv = state.conv;
-  button.disabled = true;
-  try {
-    const data = await api('POST', convPath(conv.id, action), { message_id: item.message_id, ...body });
-    if (state.conv === conv) { apply(data || {}); appendItem(item); }
-  } catch (e) { showError(e); button.disabled = false; }
-}
+/* ---------- replies ---------- */
 
 async function sendReply(event) {
   event.preventDefault();
