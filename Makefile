@@ -17,6 +17,7 @@ demo: train
 	@echo "         -H 'Content-Type: application/json' -d '{\"sender\": \"me\", \"message\": \"where is my order NW-10002?\"}'"
 	@echo "  Then: curl -s http://127.0.0.1:$(PORT)/conversations/me/tracker"
 	@echo "  Or chat in the terminal: $(BIN)/switchboard --project $(SHOP) shell"
+	@echo "  Agent console: http://127.0.0.1:$(PORT)/console (add yourself: $(BIN)/switchboard --project $(SHOP) agents add NAME --admin)"
 	@echo ""
 	$(BIN)/switchboard --project $(SHOP) run --port $(PORT)
 

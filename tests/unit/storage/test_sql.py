@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -281,3 +282,58 @@ async def test_sqlite_pragmas(tmp_path: Path) -> None:
 def test_rejects_in_memory_sqlite() -> None:
     with pytest.raises(ValueError, match="in-memory"):
         SQLTrackerStore("sqlite+aiosqlite://")
+
+
+async def test_a_database_from_before_handoffs_upgrades_with_its_conversations(url: str) -> None:
+    """Revision 0002 with a conversation in it, then 0003: the conversation loads, with the bot."""
+    from alembic import command
+
+    if url.startswith("sqlite"):
+        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+
+    def to(revision: str) -> Any:
+        def run(conn: Connection) -> None:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        return run
+
+    old_state = {"slots": {"order_number": "NW-1"}, "paused": False, "active_loop": None, "latest_message": {},
+                 "latest_input_channel": "rest", "latest_action_name": None, "latest_event_time": 2.0,
+                 "followup_action": None}
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to("0002"))
+            now = "2026-01-01 00:00:00"
+            await conn.execute(text("INSERT INTO conversations (id, created_at, updated_at, state, event_count) "
+                                    "VALUES ('old', :now, :now, :state, 1)"),
+                               {"now": datetime(2026, 1, 1, tzinfo=UTC) if url.startswith("postgresql")
+                                else now, "state": json.dumps(old_state)})
+    finally:
+        await engine.dispose()
+    store = SQLTrackerStore(url)
+    try:
+        await store.start()
+        tracker = await store.load("old", window=5)
+        assert tracker.state.slots == {"order_number": "NW-1"} and tracker.state.handoff == {"status": "bot"}
+        await store.append("old", [ev("handoff", 3.0, status="pending", trigger="customer_request")])
+        await store.append("new", [ev("handoff", 1.0, status="pending", trigger="paused")])
+        assert [cid for cid, _ in await store.queue()] == ["new", "old"]  # the longest waiting first
+    finally:
+        await store.close()
+
+
+async def test_listeners_hear_each_committed_append(store: SQLTrackerStore) -> None:
+    heard: list[tuple[str, int, bool]] = []
+
+    async def listener(cid: str, new: Any, state: Any) -> None:
+        heard.append((cid, len(new), state.paused))
+
+    async def broken(cid: str, new: Any, state: Any) -> None:
+        raise RuntimeError("a console went away")
+
+    store.listeners += [broken, listener]
+    await store.append("c", [ev("user", 1.0, text="hi"), ev("pause", 2.0)])
+    assert heard == [("c", 2, True)]  # a failing listener neither fails the append nor silences the others
+    assert len(await store.events("c")) == 2
