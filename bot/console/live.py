@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 log = logging.getLogger(__name__)
 CHANNEL = "switchboard:console:{}"  # + the bot's namespace: bots sharing one Redis stay apart
 BACKLOG = 500  # messages a slow console may fall behind before it is disconnected (it reconnects)
-HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_SECONDS = 15.0  # also how soon an ended login stops receiving
 
 
 class LiveHub:
@@ -103,8 +103,9 @@ class LiveHub:
         return True
 
 
-async def stream(request: web.Request, hub: LiveHub) -> web.StreamResponse:
-    """GET .../live: the hub's messages as `event: <kind>` / `data: <json>` until the console leaves."""
+async def stream(request: web.Request, hub: LiveHub, allowed: Callable[[], Awaitable[bool]]) -> web.StreamResponse:
+    """GET .../live: the hub's messages as `event: <kind>` / `data: <json>` until the console leaves,
+    or `allowed()` (asked at every heartbeat) says its login has ended: logged out, expired, removed."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
     })
@@ -116,6 +117,9 @@ async def stream(request: web.Request, hub: LiveHub) -> web.StreamResponse:
             try:
                 message = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
             except asyncio.TimeoutError:
+                if not await allowed():
+                    await response.write(b"event: session_ended\ndata: {}\n\n")
+                    break
                 await response.write(b": ping\n\n")
                 continue
             if message is None:

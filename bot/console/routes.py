@@ -99,7 +99,12 @@ async def queue(request: web.Request) -> web.Response:
 @routes.get("/console/api/live")
 async def live_updates(request: web.Request) -> web.StreamResponse:
     await _session(request)
-    return await live.stream(request, request.app[HUB])
+    store, token = request.app[CONSOLE].store, request.cookies[auth.COOKIE]
+
+    async def allowed() -> bool:
+        return await store.session(token) is not None
+
+    return await live.stream(request, request.app[HUB], allowed)
 
 
 @routes.get("/console/api/conversations/{cid}")

@@ -225,3 +225,16 @@ async def test_relabelled_intents_are_exported_as_rasa_nlu(server: Server, agent
 
     examples = [(e.text, e.label) for e in load_rasa_nlu(out).examples]
     assert examples == [("my parcel came smashed to bits", "return_item")]
+
+
+async def test_a_removed_agents_live_stream_ends(server: Server, agents: tuple[Agent, Agent],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.console import live
+
+    monkeypatch.setattr(live, "HEARTBEAT_SECONDS", 0.2)
+    ann, root = agents
+    async with ann.http.get(f"{server.base}/console/api/live") as stream:
+        assert (await root.call("DELETE", "/agents/ann"))[0] == 204
+        body = await asyncio.wait_for(stream.content.read(), 10)  # the server closes it
+    assert b"event: session_ended" in body
+    assert (await ann.call("GET", "/queue"))[0] == 401

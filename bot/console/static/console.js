@@ -244,6 +244,8 @@ function connectLive() {
   });
   listen('conversation', onConversationEvent);
   listen('annotation', onAnnotationEvent);
+  // the server ended the stream: this login is over (logged out elsewhere, expired, removed)
+  es.addEventListener('session_ended', () => { closeLive(); api('GET', '/me').catch(() => {}); });
   es.addEventListener('open', () => {
     setLive(true);
     if (state.liveBroken) {                     // events may have been missed: resync
