@@ -41,6 +41,8 @@ def to_socketio(message: dict[str, Any]) -> list[dict[str, Any]]:
             payload["quick_replies"] = [
                 {"content_type": "text", "title": b["title"], "payload": b["payload"]} for b in buttons
             ]
+        if isinstance(message.get("agent"), str):  # a person wrote it (the agent console): the widget shows who
+            payload["metadata"] = {"agent": message["agent"]}
         out.append(payload)
     if image:
         out.append({"attachment": {"type": "image", "payload": {"src": image}}})

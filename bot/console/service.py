@@ -96,7 +96,7 @@ class Console:
             state = await self._state(cid)
             self._require_holder(state, agent, allow_pending=False)
             event = ev.agent_uttered(text.strip(), agent=agent.name)
-            delivered, error = await self._deliver(cid, state, {"text": text.strip()})
+            delivered, error = await self._deliver(cid, state, {"text": text.strip(), "agent": agent.name})
             event["metadata"].update(delivered=delivered, delivery_error=error)
             await self._append(cid, [event])
         return self.transcript([event])[0]

@@ -170,6 +170,7 @@
       return;
     }
     var message = { from: "bot", text: typeof m.text === "string" ? m.text : "" };
+    if (m.metadata && typeof m.metadata.agent === "string") message.agent = m.metadata.agent.slice(0, 64);
     if (Array.isArray(m.quick_replies)) {
       message.replies = m.quick_replies.filter(function (r) { return r && (r.title || r.payload); })
         .map(function (r) { return { title: String(r.title || r.payload), payload: String(r.payload || r.title) }; });
@@ -206,7 +207,9 @@
   Widget.prototype._render = function (message) {
     var self = this;
     var item = el("li", { class: "msg " + (message.from === "user" ? "user" : "bot") });
-    item.appendChild(el("span", { class: "sr-only" }, message.from === "user" ? "You said: " : "Assistant: "));
+    var who = message.from === "user" ? "You said: " : message.agent ? message.agent + " (our team): " : "Assistant: ";
+    item.appendChild(el("span", { class: "sr-only" }, who));
+    if (message.agent) item.appendChild(el("span", { class: "who", "aria-hidden": "true" }, message.agent + " · our team"));
     item.appendChild(el("p", {}, message.text || ""));
     if (message.image) item.appendChild(el("img", { src: message.image, alt: "Image from the assistant" }));
     if (message.replies && message.replies.length) {

@@ -99,6 +99,7 @@ async def test_customer_and_agent_in_chromium(server: Server, tmp_path: Path) ->
             await console.fill("#reply-text", ANSWER)
             await console.keyboard.press("Enter")
             await expect(bot.filter(has_text=ANSWER).last).to_be_visible(timeout=TURN_MS)
+            await expect(bot.filter(has_text=ANSWER).last.locator(".who")).to_have_text("Ann · our team")
             mine = transcript.locator("li.item-agent").filter(has_text=ANSWER)
             await expect(mine).to_have_count(1)
 
