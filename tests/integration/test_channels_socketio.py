@@ -148,10 +148,3 @@ async def test_jwt_is_required_when_configured(start_server: StartServer, tmp_pa
     user = [e for e in (await server.tracker(session))["events"] if e["event"] == "user"][0]
     assert user["metadata"]["jwt"]["sub"] == "customer-42"
 
-
-def test_a_persons_message_carries_their_name_for_the_widget() -> None:
-    from bot.channels.socketio import to_socketio
-
-    assert to_socketio({"text": "Hi, Ann here.", "agent": "Ann"}) == [{"text": "Hi, Ann here.",
-                                                                       "metadata": {"agent": "Ann"}}]
-    assert to_socketio({"text": "Hello from the bot."}) == [{"text": "Hello from the bot."}]
