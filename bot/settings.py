@@ -69,6 +69,8 @@ class Settings:
     actions_package: str = "actions"
     action_timeout: float = 10.0
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
+    # proxies in front of the server (server.trusted_proxies): their X-Forwarded-For names the client
+    trusted_proxies: tuple[str, ...] = ()
     # endpoints.yml `generator:` (None: generation off) and switchboard.yml `generation:`
     generator: GeneratorConfig | None = None
     generation: GenerationSettings = field(default_factory=GenerationSettings)
@@ -155,6 +157,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
             float, "action_endpoint.timeout", action_endpoint.get("timeout", Settings.action_timeout)
         ),
         "cors_origins": tuple(server.get("cors_origins") or Settings.cors_origins),
+        "trusted_proxies": tuple(str(p) for p in server.get("trusted_proxies") or ()),
         "generation": parse_generation(own.get("generation")),
         "handoff": parse_handoff(own.get("handoff")),
         "channels": _channels(root / "credentials.yml"),

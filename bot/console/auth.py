@@ -126,6 +126,18 @@ async def login(
     return Session(agent, csrf), token
 
 
+def client_address(remote: str | None, forwarded_for: str | None, trusted: tuple[str, ...]) -> str:
+    """The address a login came from. Behind trusted proxies, the last X-Forwarded-For hop that is
+    not one of them (earlier hops are the client's own claim); otherwise the connection's peer."""
+    address = remote or "unknown"
+    if address not in trusted or not forwarded_for:
+        return address
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if hop not in trusted:
+            return hop
+    return address
+
+
 def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
     response.set_cookie(COOKIE, token, max_age=int(SESSION_TTL.total_seconds()), path="/console",
                         httponly=True, samesite="Strict", secure=_https(request))

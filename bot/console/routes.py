@@ -12,6 +12,7 @@ from bot.console import auth, live
 from bot.console.keys import CONSOLE, HUB, LIMITER
 from bot.errors import BadRequest, Conflict, NotFound
 from bot.server.knowledge_api import add_entry, parse_entry
+from bot.server.keys import SETTINGS
 from bot.server.requests import json_object
 from bot.storage.console import ROLES
 
@@ -67,7 +68,8 @@ async def login(request: web.Request) -> web.Response:
     name, password = body.get("name"), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
         raise BadRequest("send {\"name\", \"password\"}")
-    address = request.remote or "unknown"
+    address = auth.client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                                  request.app[SETTINGS].trusted_proxies)
     session, token = await auth.login(request.app[CONSOLE].store, request.app[LIMITER], address, name, password)
     response = _json(_me(session))
     auth.set_cookie(request, response, token)

@@ -98,3 +98,13 @@ def test_exported_corrections_are_rasa_nlu_that_training_reads(tmp_path: Path):
     assert sorted((e.text, e.label) for e in data.examples) == sorted([
         ("where's my money: refund #4?", "refund_status"), ("refund - still nothing", "refund_status"),
         ("how long to Oslo?", "shipping_times")])
+
+
+def test_the_login_address_behind_trusted_proxies():
+    assert auth.client_address("10.0.0.5", "1.2.3.4", ()) == "10.0.0.5"  # no trusted proxy: the peer
+    assert auth.client_address("10.0.0.5", "1.2.3.4", ("10.0.0.5",)) == "1.2.3.4"
+    # a client cannot dodge the limit by sending its own X-Forwarded-For: the proxy appends the real hop
+    assert auth.client_address("10.0.0.5", "6.6.6.6, 1.2.3.4", ("10.0.0.5",)) == "1.2.3.4"
+    assert auth.client_address("10.0.0.5", "1.2.3.4, 10.0.0.9", ("10.0.0.5", "10.0.0.9")) == "1.2.3.4"
+    assert auth.client_address("10.0.0.5", None, ("10.0.0.5",)) == "10.0.0.5"
+    assert auth.client_address("9.9.9.9", "1.2.3.4", ("10.0.0.5",)) == "9.9.9.9"  # not from the proxy
