@@ -26,6 +26,9 @@ from typing import Any
 import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench.turn_latency import free_port, percentile  # noqa: E402
+
 STATIC = REPO / "bot" / "console" / "static"
 PASSWORD = "bench password 1"
 MESSAGES = 30
@@ -33,19 +36,6 @@ CONSOLES = (1, 10, 50)
 QUEUE_SIZES = (10, 100, 1000)
 QUEUE_READS = 30
 REDIS = "redis://127.0.0.1:6379/15"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low, high = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def redis_up() -> bool:

@@ -13,6 +13,7 @@ from bot.console.keys import CONSOLE, HUB, LIMITER
 from bot.console.live import LiveHub
 from bot.console.routes import STATIC, routes
 from bot.console.service import Console
+from bot.console.transcript import handoff_of, queue_item
 from bot.storage.console import ConsoleStore
 from bot.tracker import State
 
@@ -34,8 +35,6 @@ def mount_console(app: web.Application, runtime: "Runtime", outputs: "dict[str, 
     app.router.add_static("/console/static", STATIC)
 
     async def changed(cid: str, events: Sequence[dict], state: State) -> None:
-        from bot.console.transcript import handoff_of, queue_item
-
         await hub.publish("conversation", {"id": cid, "queue_item": queue_item(cid, state),
                                            "handoff": handoff_of(state), "items": console.transcript(list(events))})
 

@@ -109,8 +109,7 @@ class Console:
             raise BadRequest(f"unknown intent {intent!r}; the domain has: {', '.join(sorted(known))}")
         event = await self._event(cid, "user", message_id)
         predicted = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        await self.store.correct(Correction(cid, message_id, event.get("text") or "", predicted, intent,
-                                            agent.name, ""))
+        await self.store.correct(Correction(cid, message_id, event.get("text") or "", predicted, intent, agent.name))
         await self.hub.publish("annotation", {"conversation_id": cid, "message_id": message_id,
                                               "corrected_intent": intent})
         return {"message_id": message_id, "intent": intent, "predicted": predicted}

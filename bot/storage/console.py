@@ -51,7 +51,7 @@ class Correction:
     predicted: str | None
     intent: str
     agent: str
-    created_at: str
+    created_at: str = ""  # set by the store
 
 
 def _hash(token: str) -> str:
