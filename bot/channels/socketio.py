@@ -65,6 +65,11 @@ class SocketIOOutput:
         for payload in to_socketio(message):
             await self.sio.emit(self.bot_event, payload, room=recipient_id)
 
+    def connected(self, recipient_id: str) -> bool:
+        """Whether a widget of this conversation is connected to this server now (a message emitted
+        to an empty room reaches nobody: the agent console reports it undelivered)."""
+        return any(True for _ in self.sio.manager.get_participants("/", recipient_id))
+
     async def send_stream(self, recipient_id: str, chunks: AsyncIterable[str]) -> str:
         """Stream a text as it is generated; returns the whole text."""
         stream_id, text = uuid.uuid4().hex, ""

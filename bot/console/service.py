@@ -191,6 +191,9 @@ class Console:
         output = self.outputs.get(channel or "")
         if output is None:
             return False, f"the {channel} channel cannot push messages; the customer sees it in the tracker"
+        connected = getattr(output, "connected", None)
+        if connected is not None and not connected(cid):
+            return False, f"the customer's {channel} chat is not open now; the reply is kept in the tracker"
         try:
             await output.send(cid, message)
         except Exception as exc:  # kept with the message, shown to the agent

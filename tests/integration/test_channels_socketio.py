@@ -148,3 +148,28 @@ async def test_jwt_is_required_when_configured(start_server: StartServer, tmp_pa
     user = [e for e in (await server.tracker(session))["events"] if e["event"] == "user"][0]
     assert user["metadata"]["jwt"]["sub"] == "customer-42"
 
+
+
+async def test_an_agents_reply_reaches_the_open_widget_and_a_closed_one_is_reported(server: Server) -> None:
+    from tests.integration.console_client import Agent, add_agent
+
+    widget = WidgetClient(server.base)
+    await widget.connect()
+    session = await widget.session(None)
+    await widget.say("/ask_human", session)
+    await widget.until(has("connecting you"))
+    await add_agent(server, "ann")
+    agent = Agent(server)
+    try:
+        await agent.login("ann")
+        await agent.ok("POST", f"/conversations/{session}/take")
+        await widget.until(has("ann from our customer care team"))
+        sent = await agent.ok("POST", f"/conversations/{session}/reply", {"text": "Hi, Ann here."})
+        assert sent["item"]["delivered"] is True
+        live = (await widget.until(has("Hi, Ann here.")))[-1]
+        assert live["metadata"] == {"agent": "ann"}
+        await widget.close()  # the customer closed the tab
+        late = await agent.ok("POST", f"/conversations/{session}/reply", {"text": "Anything else?"})
+        assert late["item"]["delivered"] is False and "not open now" in late["item"]["delivery_error"]
+    finally:
+        await agent.close()
