@@ -115,22 +115,13 @@ async def conversation(request: web.Request) -> web.Response:
     return _json(await request.app[CONSOLE].conversation(_cid(request)))
 
 
-@routes.post("/console/api/conversations/{cid}/take")
-async def take(request: web.Request) -> web.Response:
+@routes.post("/console/api/conversations/{cid}/{move:take|handback|close}")
+async def move(request: web.Request) -> web.Response:
+    """Take the conversation, hand it back to the bot, or close it."""
     session = await _session(request)
-    return _json({"handoff": await request.app[CONSOLE].take(_cid(request), session.agent)})
-
-
-@routes.post("/console/api/conversations/{cid}/handback")
-async def hand_back(request: web.Request) -> web.Response:
-    session = await _session(request)
-    return _json({"handoff": await request.app[CONSOLE].hand_back(_cid(request), session.agent)})
-
-
-@routes.post("/console/api/conversations/{cid}/close")
-async def close(request: web.Request) -> web.Response:
-    session = await _session(request)
-    return _json({"handoff": await request.app[CONSOLE].close(_cid(request), session.agent)})
+    console = request.app[CONSOLE]
+    act = {"take": console.take, "handback": console.hand_back, "close": console.close}[request.match_info["move"]]
+    return _json({"handoff": await act(_cid(request), session.agent)})
 
 
 @routes.post("/console/api/conversations/{cid}/reply")

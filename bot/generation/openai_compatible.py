@@ -72,6 +72,13 @@ class OpenAICompatibleGenerator:
             self._semaphore = asyncio.Semaphore(self.config.concurrency)
         return self._session
 
+    def _failed(self, exc: BaseException, timed_out: str, broken: str) -> GeneratorError:
+        """Count a failed call against the breaker; the error to raise for it."""
+        self.breaker.failure()
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+            return GeneratorTimeout(timed_out)
+        return GeneratorError(f"{broken}: {type(exc).__name__}: {exc}")
+
     def _body(self, messages: Sequence[Message], max_tokens: int | None, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.config.model,
@@ -149,12 +156,8 @@ class OpenAICompatibleGenerator:
             async with asyncio.timeout(limit):  # a safety net over the per-request timeouts
                 async with self._request(self._body(messages, max_tokens, False), started + limit) as (response, attempts):
                     data = await response.json(content_type=None)
-        except (TimeoutError, asyncio.TimeoutError):
-            self.breaker.failure()
-            raise GeneratorTimeout(f"no answer within {limit}s") from None
-        except (aiohttp.ClientError, ValueError) as exc:
-            self.breaker.failure()
-            raise GeneratorError(f"bad answer from the generator: {type(exc).__name__}: {exc}") from None
+        except (TimeoutError, asyncio.TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise self._failed(exc, f"no answer within {limit}s", "bad answer from the generator") from None
         try:
             choice = data["choices"][0]
             text = choice["message"]["content"] or ""
@@ -190,12 +193,9 @@ class OpenAICompatibleGenerator:
                         delta = (choice.get("delta") or {}).get("content")
                         if delta:
                             yield delta
-        except (TimeoutError, asyncio.TimeoutError):
-            self.breaker.failure()
-            raise GeneratorTimeout(f"the stream did not finish within {limit}s") from None
-        except (aiohttp.ClientError, ValueError) as exc:
-            self.breaker.failure()
-            raise GeneratorError(f"broken stream from the generator: {type(exc).__name__}: {exc}") from None
+        except (TimeoutError, asyncio.TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise self._failed(exc, f"the stream did not finish within {limit}s",
+                               "broken stream from the generator") from None
         self.breaker.success()
 
 

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from tests.fakes import serve
+
 Replier = Callable[[dict[str, Any]], str]
 
 
@@ -36,11 +38,7 @@ class FakeOpenAI:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve(app)
         self.base = f"http://127.0.0.1:{port}/v1"
         return self.base
 

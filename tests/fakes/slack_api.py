@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import serve
+
 TEAM, BOT_USER, BOT_ID = "T0NORTHW", "U0SHOPBOT", "B0SHOPBOT"
 
 
@@ -47,9 +49,7 @@ class FakeSlack:
     async def start(self, port: int) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self._runner, port = await serve(app, port)
         self.base = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import serve
+
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Northwind", "username": "northwind_shop_bot",
             "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
 JSON_PARAMS = ("reply_markup", "allowed_updates", "entities", "link_preview_options", "reply_parameters")
@@ -46,9 +48,7 @@ class FakeTelegram:
     async def start(self, port: int) -> None:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self._runner, port = await serve(app, port)
         self.base = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
