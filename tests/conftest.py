@@ -72,6 +72,14 @@ def shared_data() -> Path:
 TEMPLATE = REPO / "bot" / "templates" / "shop"
 
 
+@pytest.fixture(scope="session")
+def encoder():  # type: ignore[no-untyped-def]
+    """The pre-trained sentence encoder, loaded once for the tests that need it."""
+    from bot.nlu.encoder import Encoder
+
+    return Encoder(threads=1)
+
+
 def _training_key() -> str:
     """A hash of everything that shapes the trained shop: its files and the training code."""
     import hashlib

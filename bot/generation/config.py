@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from bot.errors import ConfigError
-from bot.generation.grounding_defaults import MIN_OVERLAP, MIN_SIMILARITY
+from bot.generation.grounding_defaults import MIN_ANSWER_RELEVANCE, MIN_NOTE_RELEVANCE, MIN_OVERLAP, MIN_SIMILARITY
 
 KINDS = ("embedded", "openai", "none")
 
@@ -38,10 +38,13 @@ class GenerationSettings:
 
     persona: str = "You are the friendly customer-service assistant of an online shop."
     context_k: int = 3  # retrieved logs given to the model as context
-    min_context_score: float = 0.3  # below this best retrieval score nothing is relevant: no generation
+    # below this best retrieval score nothing is relevant: no generation; None ("auto"): calibrated
+    min_context_score: float | None = None
     history_turns: int = 4  # earlier user/bot messages given to the model
     min_similarity: float = MIN_SIMILARITY  # grounding: answer-vs-context cosine similarity
     min_overlap: float = MIN_OVERLAP  # grounding: share of the answer's content words found in the context
+    min_note_relevance: float = MIN_NOTE_RELEVANCE  # grounding: question vs the relied-on note's question
+    min_answer_relevance: float = MIN_ANSWER_RELEVANCE  # grounding: question vs the answer
 
 
 def parse_generator(section: Any, env: Mapping[str, str], *, threads: int = 1) -> GeneratorConfig | None:
@@ -100,6 +103,8 @@ def parse_generation(section: Any) -> GenerationSettings:
         raise ConfigError("generation.grounding in switchboard.yml must be a mapping")
     values = {k: v for k, v in section.items() if k != "grounding"}
     values.update(grounding)
+    if values.get("min_context_score") in ("auto", None):
+        values.pop("min_context_score", None)
     known = set(GenerationSettings.__dataclass_fields__)
     unknown = sorted(set(values) - known)
     if unknown:
@@ -107,10 +112,10 @@ def parse_generation(section: Any) -> GenerationSettings:
     settings = GenerationSettings(**_typed(values, GenerationSettings))
     if settings.context_k < 1 or settings.history_turns < 0:
         raise ConfigError("generation.context_k must be >= 1 and generation.history_turns >= 0")
-    for name in ("min_similarity", "min_overlap"):
+    for name in ("min_similarity", "min_overlap", "min_note_relevance", "min_answer_relevance"):
         if not 0.0 <= getattr(settings, name) <= 1.0:
             raise ConfigError(f"generation.grounding.{name} must lie in [0, 1], got {getattr(settings, name)}")
-    if not -1.0 <= settings.min_context_score <= 1.0:
+    if settings.min_context_score is not None and not -1.0 <= settings.min_context_score <= 1.0:
         raise ConfigError(f"generation.min_context_score must lie in [-1, 1], got {settings.min_context_score}")
     return settings
 
@@ -118,7 +123,7 @@ def parse_generation(section: Any) -> GenerationSettings:
 def _typed(values: dict[str, Any], cls: type = GeneratorConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in values.items():
-        kind = cls.__dataclass_fields__[name].type
+        kind = str(cls.__dataclass_fields__[name].type).replace(" | None", "")
         where = f"generator.{name}" if cls is GeneratorConfig else f"generation.{name}"
         if kind in ("int", "float"):
             if isinstance(value, bool):

@@ -1,12 +1,18 @@
-"""The grounding check: is a generated answer supported by the retrieved context?
+"""The grounding check: is a generated answer supported by the retrieved context, and does it
+answer the customer's question?
 
-Three signals, all needed to pass:
+Support, all needed:
 - similarity: the best cosine similarity between the answer and one context entry (question +
-  answer), with the bot's frozen sentence encoder;
+  answer), with the bot's frozen sentence encoder; that entry is the note the answer relies on;
 - overlap: the share of the answer's content words that occur in the context;
 - facts: every number, e-mail address and web address in the answer occurs in the context.
-An answer that declines ("I don't know") does not pass. The two thresholds are calibrated on
-labelled Bitext examples by bench/generation.py (defaults in grounding_defaults.py)."""
+Relevance, both needed when the question is given:
+- note relevance: the customer's question against the question of the note the answer relies
+  on: an answer that repeats a note about something else ("set a 4 minute timer" answered with
+  the restock note) is perfectly supported and still no answer;
+- answer relevance: the customer's question against the answer itself.
+An answer that declines ("I don't know") does not pass. The thresholds are calibrated on
+labelled Bitext examples and foreign questions by bench/generation.py (grounding_defaults.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +22,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from bot.generation.grounding_defaults import MIN_OVERLAP, MIN_SIMILARITY
+from bot.generation.grounding_defaults import (
+    MIN_ANSWER_RELEVANCE, MIN_NOTE_RELEVANCE, MIN_OVERLAP, MIN_SIMILARITY)
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _FACT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\b(?:https?://)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:/[\w./-]*)?|\d+(?:[.,]\d+)*")
@@ -43,17 +50,24 @@ class GroundingResult:
     overlap: float
     unsupported: tuple[str, ...]  # facts (numbers, addresses) in the answer but not in the context
     declined: bool
-    best_context: int | None  # index of the most similar context entry
+    best_context: int | None  # index of the most similar context entry: the note the answer relies on
+    note_relevance: float | None = None  # question vs that note's question (None: no question given)
+    answer_relevance: float | None = None  # question vs the answer
+    irrelevant: bool = False  # supported, but not an answer to this question
 
-    def as_dict(self, min_similarity: float, min_overlap: float) -> dict[str, object]:
-        return {
+    def as_dict(self, thresholds: dict[str, float]) -> dict[str, object]:
+        out: dict[str, object] = {
             "passed": self.passed,
             "similarity": round(self.similarity, 4),
             "overlap": round(self.overlap, 4),
             "unsupported_facts": list(self.unsupported),
             "declined": self.declined,
-            "thresholds": {"similarity": min_similarity, "overlap": min_overlap},
+            "thresholds": dict(thresholds),
         }
+        if self.note_relevance is not None and self.answer_relevance is not None:
+            out.update(note_relevance=round(self.note_relevance, 4), answer_relevance=round(self.answer_relevance, 4),
+                       irrelevant=self.irrelevant, relies_on=self.best_context)
+        return out
 
 
 def _stem(word: str) -> str:
@@ -88,8 +102,16 @@ def unsupported_facts(answer: str, context: str) -> tuple[str, ...]:
 
 
 class GroundingCheck:
-    def __init__(self, encoder: Embedder, *, min_similarity: float = MIN_SIMILARITY, min_overlap: float = MIN_OVERLAP) -> None:
+    def __init__(self, encoder: Embedder, *, min_similarity: float = MIN_SIMILARITY, min_overlap: float = MIN_OVERLAP,
+                 min_note_relevance: float = MIN_NOTE_RELEVANCE,
+                 min_answer_relevance: float = MIN_ANSWER_RELEVANCE) -> None:
         self.encoder, self.min_similarity, self.min_overlap = encoder, min_similarity, min_overlap
+        self.min_note_relevance, self.min_answer_relevance = min_note_relevance, min_answer_relevance
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {"similarity": self.min_similarity, "overlap": self.min_overlap,
+                "note_relevance": self.min_note_relevance, "answer_relevance": self.min_answer_relevance}
 
     def scores(self, answer: str, contexts: Sequence[str]) -> tuple[float, int | None, float]:
         """(best similarity, its context index, lexical overlap). Blocking: run it off the event loop."""
@@ -100,9 +122,24 @@ class GroundingCheck:
         best = int(np.argmax(sims))
         return float(sims[best]), best, lexical_overlap(answer, "\n".join(contexts))
 
-    def check(self, answer: str, contexts: Sequence[str]) -> GroundingResult:
+    def relevance(self, question: str, answer: str, note_question: str) -> tuple[float, float]:
+        """(question vs the relied-on note's question, question vs the answer)."""
+        q, note, a = self.encoder.encode([question, note_question, answer])
+        return float(q @ note), float(q @ a)
+
+    def check(self, answer: str, contexts: Sequence[str], *, question: str | None = None,
+              context_questions: Sequence[str] | None = None) -> GroundingResult:
+        """`contexts`: each note's text (question + answer); with `question` and the notes' own
+        `context_questions`, the answer must also be relevant to the customer's question."""
         similarity, best, overlap = self.scores(answer, contexts)
         facts = unsupported_facts(answer, "\n".join(contexts))
         declined = bool(_DECLINE.search(answer)) or not answer.strip()
         passed = (not declined and not facts and similarity >= self.min_similarity and overlap >= self.min_overlap)
-        return GroundingResult(passed, similarity, overlap, facts, declined, best)
+        note_relevance = answer_relevance = None
+        irrelevant = False
+        if question is not None and context_questions is not None and best is not None and answer.strip():
+            note_relevance, answer_relevance = self.relevance(question, answer, context_questions[best])
+            irrelevant = note_relevance < self.min_note_relevance or answer_relevance < self.min_answer_relevance
+            passed = passed and not irrelevant
+        return GroundingResult(passed, similarity, overlap, facts, declined, best, note_relevance, answer_relevance,
+                               irrelevant)

@@ -32,10 +32,8 @@ def test_numbers_and_addresses_must_come_from_the_context() -> None:
 
 
 @pytest.fixture(scope="module")
-def check() -> GroundingCheck:
-    from bot.nlu.encoder import Encoder
-
-    return GroundingCheck(Encoder(threads=1))
+def check(encoder) -> GroundingCheck:  # type: ignore[no-untyped-def]
+    return GroundingCheck(encoder)
 
 
 def test_a_supported_answer_passes(check: GroundingCheck) -> None:
@@ -52,5 +50,31 @@ def test_a_supported_answer_passes(check: GroundingCheck) -> None:
 def test_an_unsupported_answer_fails(check: GroundingCheck, answer: str) -> None:
     result = check.check(answer, CONTEXT)
     assert not result.passed
-    as_dict = result.as_dict(check.min_similarity, check.min_overlap)
-    assert as_dict["thresholds"] == {"similarity": check.min_similarity, "overlap": check.min_overlap}
+    as_dict = result.as_dict(check.thresholds)
+    assert as_dict["thresholds"] == {"similarity": check.min_similarity, "overlap": check.min_overlap,
+                                     "note_relevance": check.min_note_relevance,
+                                     "answer_relevance": check.min_answer_relevance}
+
+
+RESTOCK = ["When will the grey ceramic dinner set be restocked?\nRestock dates depend on our suppliers; press "
+           "'Notify me' on the product page and we email you the day it is back."]
+ECHO = "Restock dates depend on our suppliers; press 'Notify me' on the product page and we email you."
+
+
+@pytest.mark.parametrize("question", ["set a 4 minute timer", "which element on the periodic table is K",
+                                      "do I need any shots before I travel to Morocco"])
+def test_an_echoed_note_is_no_answer_to_an_unrelated_question(check: GroundingCheck, question: str) -> None:
+    """The answer repeats the note word for word: perfectly supported, and beside the point."""
+    supported = check.check(ECHO, RESTOCK)
+    assert supported.passed  # without the question, support alone lets it through
+    result = check.check(ECHO, RESTOCK, question=question, context_questions=[RESTOCK[0].split("\n")[0]])
+    assert not result.passed and result.irrelevant
+    assert result.note_relevance is not None and result.note_relevance < check.min_note_relevance
+    assert result.as_dict(check.thresholds)["irrelevant"] is True
+
+
+def test_a_relevant_supported_answer_passes_the_relevance_test(check: GroundingCheck) -> None:
+    result = check.check(ECHO, RESTOCK, question="when is the grey dinner set back in stock?",
+                         context_questions=[RESTOCK[0].split("\n")[0]])
+    assert result.passed and not result.irrelevant
+    assert result.note_relevance >= check.min_note_relevance and result.answer_relevance >= check.min_answer_relevance
