@@ -12,6 +12,9 @@ from bot.errors import ConfigError
 from bot.settings import read_yaml
 
 FALLBACK_INTENT = "nlu_fallback"
+# The NLU model's label for the support logs' questions: not an intent of the domain (never in
+# /model/parse), it tells "a question the logs answer" apart from "foreign" (nlu_fallback).
+KNOWLEDGE_LABEL = "_support_logs"
 DEFAULT_RESPONSE = "utter_default"
 _SLOT_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

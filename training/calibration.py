@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from bot.domain import FALLBACK_INTENT
-from bot.nlu.transformer import in_scope_score, softmax
+from bot.nlu.transformer import NOT_INTENTS, in_scope_score, softmax
 
 OOS_LABELS = frozenset({"oos", "out_of_scope", "out-of-scope", FALLBACK_INTENT})
 MIN_OOS_EXAMPLES = 10
@@ -92,13 +92,13 @@ def calibrate_oos(
 ) -> OOSCalibration:
     """Pick the out-of-scope threshold on the dev slice (`logits` with `gold` labels)."""
     gold = list(gold)
-    is_oos = np.array([g == FALLBACK_INTENT for g in gold])
+    is_oos = np.array([g in NOT_INTENTS for g in gold])  # foreign, or a question for the logs: no intent
     probabilities = softmax(logits, temperature)
     if is_oos.sum() >= MIN_OOS_EXAMPLES:
         scores = in_scope_score(probabilities, labels)
         top = [labels[i] for i in probabilities.argmax(1)]
         in_correct = np.array([t == g for t, g in zip(top, gold)])[~is_oos]
-        caught = np.array([t == FALLBACK_INTENT for t in top])[is_oos]
+        caught = np.array([t in NOT_INTENTS for t in top])[is_oos]
         curve = rejection_curve(scores[~is_oos], in_correct, scores[is_oos], caught)
         method, n_oos = "oos examples", int(is_oos.sum())
     else:
@@ -113,7 +113,7 @@ def _held_out_intent_curve(
 ) -> tuple[list[tuple[float, float, float | None]], int]:
     """Pool `rounds` simulations, each holding out ~15 % of the intents (at least one)."""
     rng = random.Random(seed)
-    intents = sorted({g for g in gold if g in labels and g != FALLBACK_INTENT})
+    intents = sorted({g for g in gold if g in labels and g not in NOT_INTENTS})
     if len(intents) < 3:
         probabilities = softmax(logits, temperature)
         scores = in_scope_score(probabilities, labels)
@@ -131,7 +131,7 @@ def _held_out_intent_curve(
         for row, g in enumerate(gold):
             if g in held:
                 oos_scores.append(scores[row])
-            elif g != FALLBACK_INTENT:
+            elif g not in NOT_INTENTS:
                 in_scores.append(scores[row])
                 in_correct.append(top[row] == g)
     curve = rejection_curve(np.array(in_scores), np.array(in_correct), np.array(oos_scores))

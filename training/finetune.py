@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FineTuneConfig:
     epochs: int = 3  # for large data; small data gets more epochs (see `min_steps`)
-    min_steps: int = 400  # small data sets train for at least this many steps ...
+    # small data sets train for at least this many steps ... (a bot's data always holds ~1,200
+    # foreign messages: against 400, 160 cost the shop 2 of its 191 held-out intent questions,
+    # answered 0.7 points fewer foreign questions, and cut its fine-tuning from 141 s to 89 s)
+    min_steps: int = 160
     max_epochs: int = 30  # ... but never more epochs than this
     learning_rate: float = 1e-4
     head_lr_multiplier: float = 1.0
@@ -42,6 +45,9 @@ class FineTuneConfig:
     patience: int = 2  # epochs without improvement on the dev slice before stopping
     dev_fraction: float = 0.1
     freeze_embeddings: bool = True
+    # intent loss weight per class ~ (1 / its examples) ** class_balance, so a few examples of an
+    # intent are not drowned by thousands of foreign or support-log ones (0: plain cross-entropy)
+    class_balance: float = 0.5
     seed: int = 13
     threads: int = 1
 
@@ -118,6 +124,18 @@ def _nll(logits: np.ndarray, targets: list[int]) -> float:
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return float(-log_p[np.arange(len(targets)), targets].mean())
+
+
+def _class_weights(targets: np.ndarray, n_labels: int, power: float) -> Any:
+    """Per-class loss weights (1 / count) ** power, scaled so the average example weighs 1."""
+    import torch
+
+    if power <= 0:
+        return None
+    counts = np.bincount(targets, minlength=n_labels).astype(np.float64)
+    weights = np.where(counts > 0, (1.0 / np.maximum(counts, 1.0)) ** power, 0.0)
+    weights *= len(targets) / float((weights * counts).sum())
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 def _better(scores: dict[str, float], best: dict[str, float] | None) -> bool:
@@ -198,6 +216,7 @@ def fine_tune(
             parameter.requires_grad = False
     texts = [e.text for e in train]
     targets = torch.tensor([labels.index(e.label) for e in train])
+    class_weight = _class_weights(targets.numpy(), len(labels), config.class_balance)
     s_texts = [e.text for e in sentiment_train]
     s_targets = torch.tensor([sentiments.index(e.label) for e in sentiment_train]) if sentiments else None
     if config.linear_probe:
@@ -235,7 +254,7 @@ def fine_tune(
         s_every = max(1, round(1 / config.sentiment_share)) if config.sentiment_share > 0 else 0
         for step, rows in enumerate(_batches(len(texts), texts, config.batch_size, rng)):
             pooled = net.pool(encode([texts[i] for i in rows]))
-            loss = torch.nn.functional.cross_entropy(net.intent_logits(pooled), targets[rows])
+            loss = torch.nn.functional.cross_entropy(net.intent_logits(pooled), targets[rows], weight=class_weight)
             if s_every and step % s_every == 0 and step // s_every < len(s_batches) and s_targets is not None:
                 s_rows = s_batches[step // s_every]
                 s_logits = net.sentiment_logits(net.pool(encode([s_texts[i] for i in s_rows])))

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bot.domain import FALLBACK_INTENT
+from bot.domain import FALLBACK_INTENT, KNOWLEDGE_LABEL
 from bot.errors import ConfigError
 from bot.nlu.encoder import ENCODER_NAME
 from bot.nlu.tfidf import TfidfModel
@@ -28,7 +28,8 @@ from training.calibration import OOS_LABELS, calibrate_oos, fit_temperature
 from training.data import Example, NLUData
 from training.finetune import FineTuneConfig, fine_tune, stratified_split
 
-MAX_FALLBACK_EXAMPLES = 400
+MAX_KNOWLEDGE_EXAMPLES = 400
+MAX_FOREIGN_EXAMPLES = 4000  # a safety cap; training/foreign.py keeps 1,200 of the shipped corpus
 ENSEMBLE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 NO_SENTIMENT = (
@@ -46,16 +47,27 @@ class NLUTrainResult:
     warnings: list[str]
 
 
-def intent_examples(nlu: NLUData, fallback_questions: Sequence[str] = (), seed: int = 13) -> list[Example]:
-    """The intent examples, out-of-scope labels renamed `nlu_fallback`, plus up to 400 questions
-    that the bot should not force into an intent (the support logs' questions)."""
+def intent_examples(nlu: NLUData, knowledge_questions: Sequence[str] = (), foreign: Sequence[str] = (),
+                    seed: int = 13) -> list[Example]:
+    """The intent examples, out-of-scope labels renamed `nlu_fallback`; up to 400 questions the
+    support logs answer, as their own class (`_support_logs`: no intent, the logs' business);
+    and foreign messages (training/foreign.py) as `nlu_fallback`, so the model learns what is
+    none of the bot's business, not only what its intents look like."""
     examples = [Example(e.text, FALLBACK_INTENT if e.label.lower() in OOS_LABELS else e.label, e.entities)
                 for e in nlu.examples if e.text.strip()]
-    picked = list(fallback_questions)
-    if len(picked) > MAX_FALLBACK_EXAMPLES:
-        picked = random.Random(seed).sample(picked, MAX_FALLBACK_EXAMPLES)
-    examples += [Example(q, FALLBACK_INTENT) for q in picked]
-    intents = {e.label for e in examples if e.label != FALLBACK_INTENT}
+    if any(e.label == KNOWLEDGE_LABEL for e in examples):
+        raise ConfigError(f"{KNOWLEDGE_LABEL!r} is reserved for the support logs' questions; rename that intent")
+    rng = random.Random(seed)
+    picked = list(dict.fromkeys(q for q in knowledge_questions if q.strip()))
+    if len(picked) > MAX_KNOWLEDGE_EXAMPLES:
+        picked = rng.sample(picked, MAX_KNOWLEDGE_EXAMPLES)
+    if len(picked) >= 2:  # one question alone cannot make a class worth learning
+        examples += [Example(q, KNOWLEDGE_LABEL) for q in picked]
+    outside = list(foreign)
+    if len(outside) > MAX_FOREIGN_EXAMPLES:
+        outside = rng.sample(outside, MAX_FOREIGN_EXAMPLES)
+    examples += [Example(t, FALLBACK_INTENT) for t in outside]
+    intents = {e.label for e in examples if e.label not in (FALLBACK_INTENT, KNOWLEDGE_LABEL)}
     if len(intents) < 2:
         raise ConfigError(f"NLU training needs at least 2 intents with examples, found {len(intents)}")
     return examples
@@ -88,14 +100,15 @@ def train_nlu(
     *,
     data_hash: str,
     sentiment: NLUData | None = None,
-    fallback_questions: Sequence[str] = (),
+    knowledge_questions: Sequence[str] = (),
+    foreign: Sequence[str] = (),
     config: FineTuneConfig = FineTuneConfig(),
     keep: float = 0.97,
     progress: bool = True,
 ) -> NLUTrainResult:
     started = time.perf_counter()
     warnings: list[str] = []
-    examples = intent_examples(nlu, fallback_questions, config.seed)
+    examples = intent_examples(nlu, knowledge_questions, foreign, config.seed)
     train, dev = stratified_split(examples, config.dev_fraction, config.seed)
     s_train: list[Example] = []
     s_dev: list[Example] = []
@@ -107,7 +120,9 @@ def train_nlu(
 
     metrics: dict[str, Any] = {
         "examples": len(examples), "train_examples": len(train), "dev_examples": len(dev),
-        "intents": len([label for label in ft.labels if label != FALLBACK_INTENT]),
+        "intents": len([label for label in ft.labels if label not in (FALLBACK_INTENT, KNOWLEDGE_LABEL)]),
+        "knowledge_examples": sum(e.label == KNOWLEDGE_LABEL for e in examples),
+        "foreign_examples": sum(e.label == FALLBACK_INTENT for e in examples),
         "sentiment_examples": len(s_train) + len(s_dev), "history": ft.history, "best_epoch": ft.best_epoch,
         "fine_tune_seconds": round(ft.seconds, 1),
     }
@@ -152,6 +167,7 @@ def train_nlu(
         "sentiment_note": None if ft.sentiments else NO_SENTIMENT,
         "ensemble": ensemble,
         "calibration": calibration,
+        "foreign": {"train": sum(e.label == FALLBACK_INTENT for e in examples)},  # trained on foreign text: nlu_fallback means "foreign"
         "regexes": nlu.regexes,
         "synonyms": nlu.synonyms,
         "data_hash": data_hash,

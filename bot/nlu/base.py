@@ -22,6 +22,11 @@ class Prediction:
     ranking: tuple[tuple[str, float], ...]
     entities: tuple[dict[str, Any], ...] = ()
     sentiment: Sentiment | None = None
+    # How sure the model is that the message is foreign (none of the bot's business) and that it
+    # is a question for the support logs; None for a model trained without those examples.
+    foreign: float | None = None
+    knowledge: float | None = None
+    for_logs: bool = False  # the model's best guess: a question for the support logs (no intent)
     # The message's normalised sentence embedding, so retrieval reuses this forward pass.
     embedding: np.ndarray | None = field(default=None, repr=False)
 
@@ -39,6 +44,8 @@ class Prediction:
             if self.sentiment is not None
             else None
         )
+        if self.foreign is not None:  # Switchboard's own: where the message belongs
+            data["scope"] = {"foreign": round(self.foreign, 6), "support_logs": round(self.knowledge or 0.0, 6)}
         return data
 
 

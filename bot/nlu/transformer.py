@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from bot.domain import FALLBACK_INTENT
+from bot.domain import FALLBACK_INTENT, KNOWLEDGE_LABEL
 from bot.errors import ConfigError
 from bot.nlu.base import Prediction, Sentiment
 from bot.nlu.entities import RegexEntities
@@ -63,10 +63,13 @@ def mix(transformer_logits: np.ndarray, tfidf_log_proba: np.ndarray | None, weig
     return (1.0 - weight) * log_softmax(transformer_logits) + weight * tfidf_log_proba
 
 
+NOT_INTENTS = frozenset({FALLBACK_INTENT, KNOWLEDGE_LABEL})
+
+
 def in_scope_score(probabilities: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """The out-of-scope score: the calibrated probability of the best in-scope intent (the
-    mass of a trained `nlu_fallback` class counts against it)."""
-    columns = [i for i, label in enumerate(labels) if label != FALLBACK_INTENT]
+    mass of the trained `nlu_fallback` and support-log classes counts against it)."""
+    columns = [i for i, label in enumerate(labels) if label not in NOT_INTENTS]
     return probabilities[:, columns].max(axis=1)
 
 
@@ -106,11 +109,15 @@ class TransformerClassifier:
                 self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear}, dtype=torch.qint8)
         elif quantize not in (None, "none"):
             raise ConfigError(f"nlu.quantize must be int8 or none, got {quantize!r}")
+        # trained on foreign text (meta "foreign"): nlu_fallback's probability says "foreign"
+        trained_foreign = bool((self.meta.get("foreign") or {}).get("train"))
+        self.foreign_column = self.labels.index(FALLBACK_INTENT) if trained_foreign and FALLBACK_INTENT in self.labels else None
+        self.knowledge_column = self.labels.index(KNOWLEDGE_LABEL) if KNOWLEDGE_LABEL in self.labels else None
         self._lock = threading.Lock()
 
     @property
     def intents(self) -> Sequence[str]:
-        return [label for label in self.labels if label != FALLBACK_INTENT]
+        return [label for label in self.labels if label not in NOT_INTENTS]
 
     def _partner(self, name: str, weight: float) -> "TfidfModel | None":
         if weight <= 0.0:
@@ -147,10 +154,13 @@ class TransformerClassifier:
 
     def _prediction(self, text: str, probabilities: np.ndarray, score: float, sentiment: np.ndarray | None) -> Prediction:
         order = np.argsort(-probabilities)
-        ranking = tuple((self.labels[i], float(probabilities[i])) for i in order)
-        top, confidence = ranking[0]
-        if top == FALLBACK_INTENT:
-            intent = FALLBACK_INTENT
+        ranking = tuple((self.labels[i], float(probabilities[i])) for i in order if self.labels[i] != KNOWLEDGE_LABEL)
+        top, confidence = self.labels[order[0]], float(probabilities[order[0]])
+        if top in NOT_INTENTS:
+            # foreign, or a question for the support logs: no intent; nlu_fallback leads the
+            # ranking with the chance that the best intent is wrong
+            intent, confidence = FALLBACK_INTENT, 1.0 - score
+            ranking = ((FALLBACK_INTENT, confidence),) + tuple(r for r in ranking if r[0] != FALLBACK_INTENT)
         elif score < self.oos_threshold:
             # out of scope by the calibrated threshold: as Rasa's FallbackClassifier, nlu_fallback
             # leads the ranking; its confidence is the chance the best intent is wrong
@@ -162,5 +172,10 @@ class TransformerClassifier:
         if sentiment is not None:
             best = int(np.argmax(sentiment))
             mood = Sentiment(self.sentiments[best], float(sentiment[best]))
+        foreign = knowledge = None
+        if self.foreign_column is not None:
+            foreign = float(probabilities[self.foreign_column])
+            knowledge = float(probabilities[self.knowledge_column]) if self.knowledge_column is not None else 0.0
         return Prediction(text=text, intent=intent, confidence=confidence, ranking=ranking,
-                          entities=tuple(self.entities.extract(text)), sentiment=mood)
+                          entities=tuple(self.entities.extract(text)), sentiment=mood,
+                          foreign=foreign, knowledge=knowledge, for_logs=top == KNOWLEDGE_LABEL)
