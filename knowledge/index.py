@@ -75,7 +75,7 @@ class KnowledgeBase:
         index = VectorIndex.create(int(vectors.shape[1]), kind)
         index.add(vectors)
         manifest = {
-            "format": FORMAT_VERSION, "encoder": ENCODER_NAME, "dim": int(vectors.shape[1]), "count": len(entries),
+            "format": FORMAT_VERSION, "encoder": getattr(encoder, "name", ENCODER_NAME), "dim": int(vectors.shape[1]), "count": len(entries),
             "kind": kind, "data_hash": data_hash, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.perf_counter() - started, 2), "ingest": stats or {},
         }
