@@ -50,18 +50,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from bot.nlu.encoder import Encoder
+    from bot.nlu.encoder import Encoder, retrieval_encoder
     from training.project import build_index_step
 
     settings = _settings(args)
+    # the project's own index is built with the encoder it retrieves with (fine-tuned by `train`)
+    encoder = (Encoder(threads=settings.torch_threads) if args.out
+               else retrieval_encoder(settings.retrieval_encoder_dir, threads=settings.torch_threads))
     step = build_index_step(
         settings,
-        Encoder(threads=settings.torch_threads),
+        encoder,
         logs=[Path(p) for p in args.logs] if args.logs else None,
         out=Path(args.out) if args.out else None,
         force=args.force,
     )
     print(f"index: {'built' if step.trained else 'skipped'} ({step.detail})")
+    if step.trained and not args.out:
+        print("the routes were calibrated on the previous index: run `switchboard train` to calibrate them again")
     if not args.out:  # the project's own index: record its entries in the project's database too
         imported = asyncio.run(_import_index(settings))
         print(f"database: {'entries recorded' if imported else 'already up to date'} ({settings.database_url.split('://')[0]})")
@@ -144,26 +149,41 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
+    import tempfile
+
     from bot.runtime import Runtime
     from training.evaluate import evaluate_project
+    from training.report import evaluate_markdown
 
     settings = _settings(args)
+    tests = Path(args.tests) if args.tests else settings.project / "tests"
+    if not tests.is_dir():
+        raise ConfigError(f"no test directory {tests}: put held_out*.yml, held_out_logs*.csv and out_of_scope*.txt there")
+    foreign = [Path(p) for p in args.foreign or []]
+    for path in foreign:
+        if not path.is_file():
+            raise ConfigError(f"foreign file {path} does not exist")
 
-    async def run() -> dict:  # type: ignore[type-arg]
-        runtime = Runtime.create(settings)
+    async def run(database: str) -> dict:  # type: ignore[type-arg]
+        # a throwaway database: the evaluation's conversations never reach the bot's own
+        runtime = Runtime.create(dataclasses.replace(settings, database_url=database, lock_store_url=None))
         await runtime.start()
         try:
-            return evaluate_project(runtime, Path(args.tests) if args.tests else settings.project / "tests")
+            return await evaluate_project(runtime, tests, foreign_files=foreign, generator=not args.no_generator)
         finally:
             await runtime.close()
 
-    report = asyncio.run(run())
+    with tempfile.TemporaryDirectory(prefix="switchboard-evaluate-") as tmp:
+        report = asyncio.run(run(f"sqlite+aiosqlite:///{Path(tmp) / 'evaluate.db'}"))
     text = json.dumps(report, indent=2)
+    markdown = evaluate_markdown(report)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-    summary = {k: v for k, v in report.items() if not k.endswith("errors")}
-    print(json.dumps(summary, indent=2))
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        out.with_suffix(".md").write_text(markdown)
+    print(markdown)
     return 0
 
 
@@ -262,8 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", nargs="?", choices=["project", "retrieval", "nlu"], default="project",
                    help="project (default): the bot on tests/; retrieval: a knowledge index on --data; "
                         "nlu: an NLU model (--model) on --data")
-    p.add_argument("--tests", help="directory with held_out.yml, held_out_logs.csv, out_of_scope.txt")
-    p.add_argument("--out", help="write the full JSON report here (retrieval: a directory)")
+    p.add_argument("--tests", help="directory with held_out*.yml, held_out_logs*.csv, out_of_scope*.txt (default: tests/)")
+    p.add_argument("--foreign", nargs="+", help="project: more questions the bot must not answer (.txt, one per line)")
+    p.add_argument("--no-generator", action="store_true", help="project: only the run with the generator off")
+    p.add_argument("--out", help="write the full JSON report here, and its markdown beside it (retrieval: a directory)")
     p.add_argument("--index", help="retrieval: the knowledge index directory")
     p.add_argument("--data", help="retrieval: a CSV with text,label (label = the intent)")
     p.add_argument("--threshold", type=float, help="retrieval: score threshold (default: manifest, else calibrated)")

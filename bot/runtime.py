@@ -7,19 +7,21 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from bot.actions import ActionRunner, create_runner
 from bot.domain import Domain
 from bot.engine import Engine
-from bot.errors import NotReady
+from bot.errors import ConfigError, NotReady
 from bot.generation.base import Generator
 from bot.generation.factory import create_generator
 from bot.generation.grounding import GroundingCheck
-from bot.nlu.encoder import Encoder
+from bot.nlu.encoder import Encoder, retrieval_encoder
 from bot.policies.generation import GenerationPolicy
 from bot.policies.handoff import HandoffTriggers
 from bot.policies.retrieval import RetrievalPolicy
 from bot.policies.rules import LoopPolicy, RulesPolicy, load_rules
+from bot.routes import IntentBank, Thresholds, read_calibration, resolve
 from bot.settings import Settings
 from bot.storage.base import LockStore
 from bot.storage.memory_lock import InMemoryLockStore
@@ -31,7 +33,6 @@ from knowledge.store import KnowledgeStore
 from knowledge.sync import attach, follow
 
 log = logging.getLogger(__name__)
-DEFAULT_RETRIEVAL_THRESHOLD = 0.5
 LOOP_INTERRUPTING = frozenset({"ask_human", "goodbye"})
 
 
@@ -41,8 +42,9 @@ class Runtime:
     domain: Domain
     store: SQLTrackerStore
     actions: ActionRunner
-    encoder: Encoder
+    encoder: Encoder  # the pre-trained one: grounding checks
     locks: LockStore
+    retriever: Encoder | None = None  # the knowledge base's: fine-tuned on the bot's logs when trained
     engine: Engine | None = None
     nlu: TransformerClassifier | None = None
     knowledge: KnowledgeBase | None = None
@@ -50,6 +52,8 @@ class Runtime:
     load_seconds: float | None = None
     knowledge_store: KnowledgeStore | None = None
     generator: Generator | None = None
+    thresholds: Thresholds | None = None
+    calibration: dict[str, Any] | None = None  # models/routes.json: what `switchboard train` measured
     _sync: "asyncio.Task[None] | None" = None
     _warm: "asyncio.Task[None] | None" = None
 
@@ -95,8 +99,15 @@ class Runtime:
         classifier = TransformerClassifier(s.nlu_model_dir, threads=s.torch_threads, oos_threshold=s.nlu_oos_threshold,
                                            quantize=s.nlu_quantize)
         classifier.predict(["hello"])  # warm up
-        knowledge = KnowledgeBase.load(s.knowledge_dir, self.encoder)
+        self.retriever = retrieval_encoder(s.retrieval_encoder_dir, threads=s.torch_threads, pretrained=self.encoder)
+        knowledge = KnowledgeBase.load(s.knowledge_dir, self.retriever)
+        built_with = knowledge.manifest.get("encoder")
+        if built_with != self.retriever.name:
+            raise ConfigError(f"the knowledge index was built with the encoder {built_with!r}, but this bot retrieves "
+                              f"with {self.retriever.name!r}: run `switchboard train`")
         self.encoder.warm_up()
+        if self.retriever is not self.encoder:
+            self.retriever.warm_up()
         return classifier, knowledge
 
     @staticmethod
@@ -107,47 +118,51 @@ class Runtime:
         except Exception as exc:  # turns that need it fall back politely and say why
             log.error("the generator %s could not load: %s", generator.model, exc)
 
-    def _generation(self) -> GenerationPolicy | None:
+    def _generation(self, min_context_score: float) -> GenerationPolicy | None:
         s = self.settings
         if s.generator is None:
             return None
         self.generator = create_generator(s.generator)
-        grounding = GroundingCheck(self.encoder, min_similarity=s.generation.min_similarity,
-                                   min_overlap=s.generation.min_overlap)
+        g = s.generation
+        grounding = GroundingCheck(self.encoder, min_similarity=g.min_similarity, min_overlap=g.min_overlap,
+                                   min_note_relevance=g.min_note_relevance, min_answer_relevance=g.min_answer_relevance)
         return GenerationPolicy(self.generator, grounding, s.generation, timeout=s.generator.timeout,
-                                responses=frozenset(self.domain.responses))
+                                responses=frozenset(self.domain.responses), min_context_score=min_context_score)
 
     def _build_engine(self, classifier: TransformerClassifier, index: KnowledgeBase) -> None:
         s = self.settings
         rules = load_rules(s.data_dir / "rules.yml", self.domain)
         self.nlu, self.knowledge = classifier, index
+        self.calibration = read_calibration(s.models_dir)
+        configured = {"nlu": s.nlu_threshold, "retrieval": s.retrieval_threshold,
+                      "retrieval_foreign": s.retrieval_threshold_foreign,
+                      "min_context_score": s.generation.min_context_score}
+        index_threshold = index.manifest.get("threshold")
+        t, warnings = resolve(configured, self.calibration,
+                              index_threshold=float(index_threshold) if index_threshold is not None else None)
+        for warning in warnings:
+            log.warning("%s", warning)
+        self.thresholds = t
+        rules_policy = RulesPolicy(self.domain, rules, t.nlu)
         self.engine = Engine(
             domain=self.domain,
             classifier=classifier,
             policies=[
-                LoopPolicy(LOOP_INTERRUPTING, s.nlu_threshold),
-                RulesPolicy(self.domain, rules, s.nlu_threshold),
-                RetrievalPolicy(index, threshold=self.retrieval_threshold(index), k=s.retrieval_k),
+                LoopPolicy(LOOP_INTERRUPTING, t.nlu),
+                RetrievalPolicy(index, threshold=t.retrieval, threshold_foreign=t.retrieval_foreign, k=s.retrieval_k,
+                                answers=rules_policy.answers,
+                                embed=lambda text: index.encoder.encode([text])[0],
+                                intents=IntentBank.load(s.models_dir), log_margin=t.log_margin),
+                rules_policy,
             ],
             store=self.store,
             locks=self.locks,
             actions=self.actions,
             history_window=s.history_window,
             max_batch=s.max_batch,
-            generation=self._generation(),
+            generation=self._generation(t.min_context_score),
             handoff=HandoffTriggers(s.handoff) if s.handoff.enabled else None,
         )
-
-    def retrieval_threshold(self, index: KnowledgeBase) -> float:
-        """The configured threshold, or with `threshold: auto` the index's calibrated one."""
-        if self.settings.retrieval_threshold is not None:
-            return self.settings.retrieval_threshold
-        calibrated = index.manifest.get("threshold")
-        if calibrated is None:
-            log.warning("retrieval.threshold is auto but the index has no calibrated threshold; using %s",
-                        DEFAULT_RETRIEVAL_THRESHOLD)
-            return DEFAULT_RETRIEVAL_THRESHOLD
-        return float(calibrated)
 
     def require_engine(self) -> Engine:
         if self.engine is None:

@@ -14,6 +14,7 @@ import yaml
 from bot.errors import ConfigError
 from bot.generation.config import GenerationSettings, GeneratorConfig, parse_generation, parse_generator
 from bot.policies.handoff import HandoffSettings, parse_handoff
+from bot.routes import CalibrationSettings, parse_calibration
 
 if TYPE_CHECKING:
     from training.finetune import FineTuneConfig
@@ -52,12 +53,14 @@ class Settings:
     project: Path
     database_url: str
     api_token: str | None = None
-    nlu_threshold: float = 0.3
+    # None ("auto", the default): the threshold `switchboard train` calibrated (bot/routes.py)
+    nlu_threshold: float | None = None
     nlu_oos_threshold: float | None = None  # None ("auto"): the model's calibrated threshold
     nlu_quantize: str = "int8"  # int8: quantised Linear layers at serving time; none: float32
     # nlu.training in switchboard.yml: FineTuneConfig fields (epochs, learning_rate, seed, threads, ...)
     nlu_training: dict[str, Any] = field(default_factory=dict, compare=False)
-    retrieval_threshold: float | None = 0.5  # None ("auto"): the index's calibrated threshold
+    retrieval_threshold: float | None = None  # None ("auto"): calibrated (foreign text, and the index's own)
+    retrieval_threshold_foreign: float | None = None  # the same for messages the NLU model does not place with the logs
     retrieval_k: int = 3
     knowledge_sync_interval: float = 2.0
     history_window: int = 30
@@ -75,6 +78,7 @@ class Settings:
     generator: GeneratorConfig | None = None
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     handoff: HandoffSettings = field(default_factory=HandoffSettings)  # switchboard.yml `handoff:`
+    calibration: CalibrationSettings = field(default_factory=CalibrationSettings)  # switchboard.yml `calibration:`
     # credentials.yml: channel name -> its section (env references expanded; {} when empty)
     channels: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rest": {}}, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -95,6 +99,10 @@ class Settings:
     @property
     def nlu_model_dir(self) -> Path:
         return self.models_dir / "nlu"
+
+    @property
+    def retrieval_encoder_dir(self) -> Path:
+        return self.models_dir / "retrieval_encoder"
 
     @property
     def knowledge_dir(self) -> Path:
@@ -127,15 +135,15 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         "project": root,
         "database_url": env("SWITCHBOARD_DATABASE_URL") or tracker_store.get("url") or default_db,
         "api_token": env("SWITCHBOARD_API_TOKEN") or server.get("api_token") or None,
-        "nlu_threshold": _number(float, "nlu.threshold", nlu.get("threshold", Settings.nlu_threshold)),
+        "nlu_threshold": _auto(float, "nlu.threshold", nlu.get("threshold", "auto")),
         "nlu_oos_threshold": None if nlu.get("oos_threshold", "auto") == "auto" else _number(
             float, "nlu.oos_threshold", nlu.get("oos_threshold")
         ),
         "nlu_quantize": str(env("SWITCHBOARD_NLU_QUANTIZE") or nlu.get("quantize", Settings.nlu_quantize)),
         "nlu_training": _training(nlu.get("training") or {}, env("SWITCHBOARD_TRAIN_THREADS")),
-        "retrieval_threshold": None if retrieval.get("threshold") == "auto" else _number(
-            float, "retrieval.threshold", retrieval.get("threshold", Settings.retrieval_threshold)
-        ),
+        "retrieval_threshold": _auto(float, "retrieval.threshold", retrieval.get("threshold", "auto")),
+        "retrieval_threshold_foreign": _auto(float, "retrieval.threshold_foreign",
+                                             retrieval.get("threshold_foreign", "auto")),
         "retrieval_k": _number(int, "retrieval.k", retrieval.get("k", Settings.retrieval_k)),
         "knowledge_sync_interval": _number(
             float, "retrieval.sync_interval", retrieval.get("sync_interval", Settings.knowledge_sync_interval)
@@ -160,6 +168,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         "trusted_proxies": tuple(str(p) for p in server.get("trusted_proxies") or ()),
         "generation": parse_generation(own.get("generation")),
         "handoff": parse_handoff(own.get("handoff")),
+        "calibration": parse_calibration(own.get("calibration")),
         "channels": _channels(root / "credentials.yml"),
         "raw": {"settings": own, "endpoints": endpoints},
     }
@@ -228,15 +237,20 @@ def _number(kind: type[int] | type[float], name: str, value: Any) -> Any:
         raise ConfigError(f"{name} must be a{'n integer' if kind is int else ' number'}, got {value!r}") from None
 
 
+def _auto(kind: type[float], name: str, value: Any) -> float | None:
+    return None if value is None or value == "auto" else _number(kind, name, value)
+
+
 def _check(s: Settings) -> None:
     if s.nlu_quantize not in ("int8", "none"):
         raise ConfigError(f"nlu.quantize must be int8 or none, got {s.nlu_quantize!r}")
     if s.nlu_oos_threshold is not None and not 0.0 <= s.nlu_oos_threshold <= 1.0:
         raise ConfigError(f"nlu.oos_threshold must lie in [0, 1] or be auto, got {s.nlu_oos_threshold}")
-    if not 0.0 <= s.nlu_threshold <= 1.0:
+    if s.nlu_threshold is not None and not 0.0 <= s.nlu_threshold <= 1.0:
         raise ConfigError(f"nlu.threshold must lie in [0, 1], got {s.nlu_threshold}")
-    if s.retrieval_threshold is not None and not -1.0 <= s.retrieval_threshold <= 1.0:
-        raise ConfigError(f"retrieval.threshold must lie in [-1, 1], got {s.retrieval_threshold}")
+    for name, value in (("threshold", s.retrieval_threshold), ("threshold_foreign", s.retrieval_threshold_foreign)):
+        if value is not None and not -1.0 <= value <= 1.0:
+            raise ConfigError(f"retrieval.{name} must lie in [-1, 1], got {value}")
     if min(s.retrieval_k, s.history_window, s.torch_threads, s.max_batch) < 1:
         raise ConfigError("retrieval.k, engine.history_window, torch_threads and engine.max_batch must be >= 1")
     if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):

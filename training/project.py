@@ -8,19 +8,20 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from bot.nlu.encoder import ENCODER_NAME, Encoder
+from bot.nlu.encoder import Encoder
 from bot.settings import Settings
-from training.data import files_hash, load_csv, load_nlu
+from training.data import Example, files_hash, load_csv, load_nlu
 
 if TYPE_CHECKING:
     import numpy as np
 
     from knowledge.index import KnowledgeBase
+    from training.foreign import ForeignText
 
 log = logging.getLogger(__name__)
-NLU_RECIPE = "transformer-1:lp-ft:min-epochs:fallback-from-logs"
+NLU_RECIPE = "transformer-1:lp-ft:min-epochs:logs-class:foreign-text"
 HYBRID_WEIGHTS = (1.0, 0.9, 0.85, 0.8, 0.7)  # weight of the cosine against normalised BM25
 CALIBRATION_SAMPLE = 3000
 
@@ -41,27 +42,63 @@ def project_files(settings: Settings) -> dict[str, list[Path]]:
     return {"nlu": nlu, "logs": logs, "sentiment": sentiment}
 
 
-def train_nlu_step(settings: Settings, *, force: bool = False, progress: bool = True) -> StepReport:
+def foreign_inputs(settings: Settings) -> list[Path]:
+    """The files the foreign text comes from: the shipped corpus and the project's own."""
+    from training.foreign import CORPUS_DIR, project_files as own_files
+
+    excluded = set(settings.calibration.exclude_topics)
+    return [p for p in sorted(CORPUS_DIR.glob("*.txt")) if p.stem not in excluded] + own_files(settings.data_dir)
+
+
+def load_project_foreign(settings: Settings, encoder: Encoder) -> "ForeignText":
     from knowledge.ingest import load_logs
-    from training.nlu import stored_hash, train_nlu
+    from training.foreign import load_foreign
+
+    files = project_files(settings)
+    own = [e.text for e in load_nlu(files["nlu"]).examples] if files["nlu"] else []
+    own += [e.question for e in load_logs(files["logs"])] if files["logs"] else []
+    return load_foreign(own, encoder, data_dir=settings.data_dir, exclude_topics=settings.calibration.exclude_topics)
+
+
+def nlu_examples(settings: Settings, foreign: "ForeignText") -> tuple[list[Example], list[Example]]:
+    """The NLU model's training examples and its dev slice, exactly as train_nlu draws them."""
+    from knowledge.ingest import load_logs
+    from training.finetune import stratified_split
+    from training.nlu import intent_examples
+
+    files = project_files(settings)
+    config = settings.fine_tune_config()
+    questions = [e.question for e in load_logs(files["logs"])] if files["logs"] else []
+    examples = intent_examples(load_nlu(files["nlu"]), questions, foreign.train, config.seed)
+    return examples, stratified_split(examples, config.dev_fraction, config.seed)[1]
+
+
+def train_nlu_step(settings: Settings, foreign: "Callable[[], ForeignText]", *, force: bool = False,
+                   progress: bool = True) -> StepReport:
+    from knowledge.ingest import load_logs
+    from training.foreign import MAX_TRAIN
+    from training.nlu import MAX_FOREIGN_EXAMPLES, MAX_KNOWLEDGE_EXAMPLES, stored_hash, train_nlu
 
     files = project_files(settings)
     if not files["nlu"]:
         raise FileNotFoundError(f"no NLU data: expected {settings.data_dir}/nlu.yml")
     config = settings.fine_tune_config()
-    inputs = files["nlu"] + files["logs"] + files["sentiment"]
-    data_hash = files_hash(inputs, NLU_RECIPE, json.dumps(config.as_dict(), sort_keys=True))
+    inputs = files["nlu"] + files["logs"] + files["sentiment"] + foreign_inputs(settings)
+    data_hash = files_hash(inputs, NLU_RECIPE, json.dumps(config.as_dict(), sort_keys=True),
+                           f"{MAX_KNOWLEDGE_EXAMPLES}:{MAX_FOREIGN_EXAMPLES}:{MAX_TRAIN}")
     if not force and stored_hash(settings.nlu_model_dir) == data_hash:
         return StepReport("nlu", False, data_hash, "unchanged data: kept the trained model")
     nlu = load_nlu(files["nlu"])
-    fallback = [e.question for e in load_logs(files["logs"])] if files["logs"] else []
+    questions = [e.question for e in load_logs(files["logs"])] if files["logs"] else []
     sentiment = load_csv(files["sentiment"][0]) if files["sentiment"] else None
+    outside = foreign()
     result = train_nlu(nlu, settings.nlu_model_dir, data_hash=data_hash, sentiment=sentiment,
-                       fallback_questions=fallback, config=config, progress=progress)
+                       knowledge_questions=questions, foreign=outside.train, config=config, progress=progress)
     for warning in result.warnings:
         log.warning("%s", warning)
     m = result.metrics
-    detail = f"{m['examples']} examples, {m['intents']} intents, best epoch {m['best_epoch']}"
+    detail = (f"{m['examples']} examples ({m['foreign_examples']} foreign), {m['intents']} intents, "
+              f"best epoch {m['best_epoch']}")
     if "dev_intent_accuracy" in m:
         detail += f", dev accuracy {m['dev_intent_accuracy']:.3f}"
     return StepReport("nlu", True, data_hash, f"{detail} in {result.seconds:.0f}s")
@@ -77,7 +114,7 @@ def build_index_step(
 
     paths = logs if logs is not None else project_files(settings)["logs"]
     out_dir = out or settings.knowledge_dir
-    data_hash = files_hash(paths, FORMAT_VERSION)
+    data_hash = files_hash(paths, FORMAT_VERSION, encoder.name)
     if not force and stored_hash(out_dir) == data_hash:
         return StepReport("index", False, data_hash, "unchanged logs: kept the index")
     result = ingest(paths)
@@ -110,7 +147,7 @@ def embed_questions(questions: list[str], encoder: Encoder, *, previous: Path) -
     known: dict[str, np.ndarray] = {}
     try:
         old = KnowledgeBase.load(previous, encoder)
-        if old.manifest.get("encoder") == ENCODER_NAME:
+        if old.manifest.get("encoder") == encoder.name:
             known = old.vectors_by_question()
     except (ConfigError, OSError, ValueError):
         pass  # no usable previous build: embed everything
@@ -154,5 +191,20 @@ def calibrate(index: "KnowledgeBase", vectors: "np.ndarray") -> tuple[float, flo
 
 
 def train_project(settings: Settings, *, force: bool = False, progress: bool = True) -> list[StepReport]:
+    """The NLU model, the retrieval encoder, the knowledge index, then the routes' calibration
+    (each step skipped when its inputs are unchanged; the foreign text is read when a step needs it)."""
     encoder = Encoder(threads=settings.torch_threads)
-    return [train_nlu_step(settings, force=force, progress=progress), build_index_step(settings, encoder, force=force)]
+    cache: list["ForeignText"] = []
+
+    def foreign() -> "ForeignText":
+        if not cache:
+            cache.append(load_project_foreign(settings, encoder))
+        return cache[0]
+
+    from training.retrieval_encoder import retrieval_encoder_step
+    from training.routes import calibrate_step
+
+    nlu = train_nlu_step(settings, foreign, force=force, progress=progress)
+    tuned, retrieval = retrieval_encoder_step(settings, force=force)
+    index = build_index_step(settings, retrieval, force=force)
+    return [nlu, tuned, index, calibrate_step(settings, retrieval, foreign, force=force)]

@@ -43,8 +43,12 @@ class GenerationPolicy:
         *,
         timeout: float,
         responses: frozenset[str] = frozenset(),
+        min_context_score: float | None = None,
     ) -> None:
         self.generator, self.grounding, self.settings, self.timeout = generator, grounding, settings, timeout
+        # the calibrated (or configured) floor of the best retrieval score for asking the model at all
+        self.min_context_score = (min_context_score if min_context_score is not None
+                                  else settings.min_context_score if settings.min_context_score is not None else 0.3)
         self.responses = responses  # the domain's response names, to pick the fallback texts
 
     def _fallback(self, decision: Decision, response: str, generation: dict[str, Any], **extra: Any) -> Decision:
@@ -56,8 +60,13 @@ class GenerationPolicy:
         """A `generation` decision with the grounded answer, or a `fallback` that says why not."""
         hits = [h for h in decision.hits[: self.settings.context_k]]
         best = hits[0].score if hits else None
-        if best is None or best < self.settings.min_context_score:
-            generation = {"skipped": "no relevant context", "min_context_score": self.settings.min_context_score}
+        if prediction.knowledge is not None and not prediction.for_logs:
+            # the NLU model finds the message foreign (or an intent it is unsure of): the notes,
+            # however close, were not written for it
+            generation = {"skipped": "not a question for the support logs", "foreign": round(prediction.foreign or 0, 4)}
+            return replace(decision, details={**decision.details, "generation": generation}, unanswered=False)
+        if best is None or best < self.min_context_score:
+            generation = {"skipped": "no relevant context", "min_context_score": self.min_context_score}
             return replace(decision, details={**decision.details, "generation": generation}, unanswered=False)
         pattern = injection(prediction.text)
         if pattern is not None:
@@ -88,14 +97,15 @@ class GenerationPolicy:
             return self._fallback(decision, FAILED_RESPONSE, generation, escalate="generator_failed")
         text = clean_answer(reply.text, truncated=reply.finish_reason == "length")
         contexts = [f"{h.question}\n{h.answer}" for h in context]
-        result = await asyncio.to_thread(self.grounding.check, text, contexts)
+        result = await asyncio.to_thread(self.grounding.check, text, contexts, question=prediction.text,
+                                         context_questions=[h.question for h in context])
         generation.update(
             model=reply.model,
             latency_ms=reply.latency_ms,
             tokens={"prompt": reply.prompt_tokens, "completion": reply.completion_tokens},
             finish_reason=reply.finish_reason,
             attempts=reply.attempts,
-            grounding=result.as_dict(self.grounding.min_similarity, self.grounding.min_overlap),
+            grounding=result.as_dict(self.grounding.thresholds),
         )
         blocked = "prompt_leak" if leaks(text, prompt.system) else ("injection_in_answer" if injection(text) else None)
         if blocked or not result.passed:

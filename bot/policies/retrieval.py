@@ -1,14 +1,27 @@
-"""Retrieval: answer with the closest past support log when it is close enough."""
+"""Retrieval: answer with the closest past support log when it is close enough.
+
+It runs before the intent rules: a message the rules would answer keeps its intent unless a log
+matches it much better than the intent's own closest training example does (by the calibrated
+`log_margin`, frozen-encoder cosine), which catches "can I pay in dollars" (a currencies log)
+predicted as payment_methods. A message no intent answers goes to the closest log when its
+score reaches the threshold: `threshold` when the NLU model places the message with the support
+logs, the stricter `threshold_foreign` when it finds it foreign or is unsure (a near match of a
+log still answers). Both are calibrated at train time. Otherwise the message is left
+`unanswered` for generation."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from bot.nlu.base import Prediction
 from bot.policies.base import Decision
+from bot.routes import IntentBank
 from bot.tracker import Tracker
 from knowledge.base import Hit, Retriever
+from knowledge.grouping import SEARCH_WIDTH, by_answer
 
 PLACEHOLDER = re.compile(r"\{\{([^{}]+)\}\}")
 
@@ -16,21 +29,65 @@ PLACEHOLDER = re.compile(r"\{\{([^{}]+)\}\}")
 class RetrievalPolicy:
     name = "retrieval"
 
-    def __init__(self, retriever: Retriever, *, threshold: float, k: int) -> None:
+    def __init__(
+        self, retriever: Retriever, *, threshold: float, k: int, threshold_foreign: float | None = None,
+        answers: Callable[[Prediction], bool] | None = None,
+        embed: Callable[[str], np.ndarray] | None = None,
+        intents: IntentBank | None = None, log_margin: float | None = None,
+    ) -> None:
         self.retriever, self.threshold, self.k = retriever, threshold, k
+        self.threshold_foreign = threshold if threshold_foreign is None else threshold_foreign
+        self.answers = answers  # would the intent rules answer this prediction?
+        self.embed, self.intents, self.log_margin = embed, intents, log_margin
 
-    def search(self, prediction: Prediction) -> list[Hit]:
-        return self.retriever.search(prediction.text, self.k, vector=prediction.embedding)
+    def _vector(self, prediction: Prediction) -> np.ndarray | None:
+        if prediction.embedding is not None:
+            return prediction.embedding
+        return self.embed(prediction.text) if self.embed is not None else None
+
+    def search(self, prediction: Prediction, vector: np.ndarray | None = None) -> list[Hit]:
+        """The k best answers, each scored by its group of past questions (knowledge/grouping.py)."""
+        hits = self.retriever.search(prediction.text, max(self.k, SEARCH_WIDTH),
+                                     vector=vector if vector is not None else prediction.embedding)
+        return by_answer(hits, self.k)
 
     def decide(self, tracker: Tracker, prediction: Prediction) -> Decision | None:
+        if self.answers is not None and self.answers(prediction):
+            return self._over_intent(tracker, prediction)
         hits = tuple(self.search(prediction))
-        details: dict[str, object] = {"threshold": self.threshold}
-        if hits and hits[0].score >= self.threshold:
-            answer, unfilled = fill_placeholders(hits[0].answer, tracker.state.slots)
-            if unfilled:
-                details["unfilled_placeholders"] = unfilled
-            return Decision("retrieval", answer=answer, hits=hits, details=details)
+        threshold = self.threshold_for(prediction)
+        details: dict[str, object] = {"threshold": threshold, "for_logs": prediction.for_logs}
+        if hits and hits[0].score >= threshold:
+            return self._answer(tracker, hits, details)
         return Decision("fallback", ("utter_default",), hits=hits, details=details, unanswered=True)
+
+    def threshold_for(self, prediction: Prediction) -> float:
+        """A model without the support-log class (trained before it existed) has one threshold."""
+        return self.threshold if prediction.for_logs or prediction.knowledge is None else self.threshold_foreign
+
+    def _over_intent(self, tracker: Tracker, prediction: Prediction) -> Decision | None:
+        """The log answers instead of the predicted intent only when it is much closer."""
+        if self.intents is None or self.log_margin is None:
+            return None
+        vector = self._vector(prediction)
+        if vector is None:
+            return None
+        hits = tuple(self.search(prediction, vector))
+        if not hits or hits[0].score < self.threshold:
+            return None
+        closest = self.intents.similarity(vector, prediction.intent)
+        if closest is None or hits[0].score - closest < self.log_margin:
+            return None
+        details: dict[str, Any] = {"threshold": self.threshold, "over_intent": {
+            "intent": prediction.intent, "intent_similarity": round(closest, 4), "margin": self.log_margin}}
+        return self._answer(tracker, hits, details)
+
+    @staticmethod
+    def _answer(tracker: Tracker, hits: tuple[Hit, ...], details: dict[str, Any]) -> Decision:
+        answer, unfilled = fill_placeholders(hits[0].answer, tracker.state.slots)
+        if unfilled:
+            details["unfilled_placeholders"] = unfilled
+        return Decision("retrieval", answer=answer, hits=hits, details=details)
 
 
 def fill_placeholders(answer: str, slots: dict[str, Any]) -> tuple[str, list[str]]:

@@ -54,13 +54,15 @@ class RulesPolicy:
         response = f"utter_{intent}"
         return (response,) if response in self.domain.responses else ()
 
+    def answers(self, prediction: Prediction) -> bool:
+        """Would this policy answer the prediction (a known intent, confident enough, with a rule)?"""
+        return (prediction.intent != FALLBACK_INTENT and prediction.confidence >= self.threshold
+                and bool(self.actions_for(prediction.intent)))
+
     def decide(self, tracker: Tracker, prediction: Prediction) -> Decision | None:
-        if prediction.intent == FALLBACK_INTENT or prediction.confidence < self.threshold:
+        if not self.answers(prediction):
             return None
-        actions = self.actions_for(prediction.intent)
-        if not actions:
-            return None
-        return Decision("rules", actions, details={"threshold": self.threshold})
+        return Decision("rules", self.actions_for(prediction.intent), details={"threshold": self.threshold})
 
 
 class LoopPolicy:

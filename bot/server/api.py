@@ -116,8 +116,26 @@ async def status(request: web.Request) -> web.Response:
             "ready": runtime.engine is not None,
             "knowledge_entries": len(knowledge) if knowledge else 0,
             "load_seconds": runtime.load_seconds,
+            "routes": _routes(runtime),
         }
     )
+
+
+def _routes(runtime: Any) -> dict[str, Any] | None:
+    """The thresholds in use (and where each came from) and what `switchboard train` measured
+    for them: the share of held-out foreign questions each route answers."""
+    if runtime.thresholds is None:
+        return None
+    calibration = runtime.calibration or {}
+    return {
+        "thresholds": runtime.thresholds.as_dict(),
+        "calibrated": calibration.get("thresholds"),
+        "target_foreign_rate": calibration.get("target_foreign_rate"),
+        "expected_foreign_answered": calibration.get("foreign_answered"),
+        "expected_in_domain": calibration.get("in_domain"),
+        "foreign_messages": calibration.get("foreign_messages"),
+        "generation": runtime.engine is not None and runtime.engine.generation is not None,
+    }
 
 
 @routes.get("/version")

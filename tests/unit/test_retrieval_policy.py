@@ -67,3 +67,37 @@ def test_deleted_entries_are_never_returned() -> None:
     base.add([Entry("gift2", "gift cards?", "Gift cards: yes.")], np.stack([unit(1, 0, 0)]))
     assert base.search("", 1, vector=unit(1, 0, 0))[0].id == "gift2"
     assert len(base) == 2
+
+
+def placed(vector: np.ndarray, *, for_logs: bool, intent: str = "nlu_fallback") -> Prediction:
+    """A prediction of a model trained with the support-log class and foreign text."""
+    return Prediction("q", intent, 0.9, ((intent, 0.9),), embedding=vector, foreign=0.0 if for_logs else 0.9,
+                      knowledge=0.9 if for_logs else 0.0, for_logs=for_logs)
+
+
+def test_a_message_the_model_places_with_the_logs_gets_the_looser_threshold() -> None:
+    policy = RetrievalPolicy(kb(), threshold=0.7, threshold_foreign=0.95, k=2)
+    near = unit(1, 0.5, 0)  # cosine 0.89 with the gift-card question
+    claimed = policy.decide(Tracker("c", State(), []), placed(near, for_logs=True))
+    assert claimed is not None and claimed.route == "retrieval" and claimed.details["threshold"] == 0.7
+    unclaimed = policy.decide(Tracker("c", State(), []), placed(near, for_logs=False))
+    assert unclaimed is not None and unclaimed.route == "fallback" and unclaimed.details["threshold"] == 0.95
+    # a model without the support-log class has one threshold
+    assert policy.threshold_for(prediction(near)) == 0.7
+
+
+def test_a_log_much_closer_than_the_intents_own_examples_answers_instead() -> None:
+    from bot.routes import IntentBank
+
+    bank = IntentBank(["payment_methods"], np.stack([unit(0, 0, 1)]))
+    policy = RetrievalPolicy(kb(), threshold=0.7, k=2, answers=lambda p: True, intents=bank, log_margin=0.2)
+    tracker = Tracker("c", State(), [])
+    # close to the gift-card log (0.97), far from the intent's example (0.24): the log answers
+    decision = policy.decide(tracker, placed(unit(1, 0, 0.25), for_logs=False, intent="payment_methods"))
+    assert decision is not None and decision.route == "retrieval" and decision.answer == "Yes, from 10 EUR."
+    assert decision.details["over_intent"]["intent"] == "payment_methods"
+    # as close to the intent's example as to the log: the intent keeps it (None: the rules decide)
+    assert policy.decide(tracker, placed(unit(1, 0, 1), for_logs=False, intent="payment_methods")) is None
+    # without a calibrated margin the intent always keeps it
+    plain = RetrievalPolicy(kb(), threshold=0.7, k=2, answers=lambda p: True)
+    assert plain.decide(tracker, placed(unit(1, 0, 0.25), for_logs=False, intent="payment_methods")) is None

@@ -44,8 +44,10 @@ def test_template_defaults():
     assert settings.project == TEMPLATE.resolve()
     assert settings.database_url == f"sqlite+aiosqlite:///{TEMPLATE.resolve() / '.switchboard' / 'bot.db'}"
     assert settings.api_token is None
-    assert settings.nlu_threshold == 0.3
-    assert settings.retrieval_threshold == 0.5
+    # the shop's thresholds are "auto": calibrated by `switchboard train` (bot/routes.py)
+    assert settings.nlu_threshold is None and settings.retrieval_threshold is None
+    assert settings.retrieval_threshold_foreign is None and settings.generation.min_context_score is None
+    assert settings.calibration.target_foreign_rate == 0.02
     assert settings.retrieval_k == 3
     assert settings.history_window == 30
     assert settings.max_message_chars == 4000
@@ -232,11 +234,29 @@ def test_top_level_must_be_a_mapping(project):
 def test_template_copy_with_changed_thresholds(tmp_path):
     root = tmp_path / "shop"
     shutil.copytree(TEMPLATE, root, ignore=shutil.ignore_patterns(".switchboard"))
-    text = (root / "switchboard.yml").read_text(encoding="utf-8").replace("threshold: 0.3", "threshold: 0.6")
+    text = (root / "switchboard.yml").read_text(encoding="utf-8").replace("threshold: auto", "threshold: 0.6", 1)
     (root / "switchboard.yml").write_text(text, encoding="utf-8")
     settings = load_settings(root)
     assert settings.nlu_threshold == 0.6
-    assert settings.retrieval_threshold == 0.5
+    assert settings.retrieval_threshold is None
+
+
+def test_calibration_settings(project):
+    write(project / "switchboard.yml", """
+        calibration:
+          target_foreign_rate: 0.01
+          shares: {intent: 2, retrieval: 1, generation: 1}
+          exclude_topics: [banking]
+        """)
+    calibration = load_settings(project).calibration
+    assert calibration.target_foreign_rate == 0.01 and calibration.exclude_topics == ("banking",)
+    assert dict(calibration.shares) == {"intent": 0.5, "retrieval": 0.25, "generation": 0.25}  # normalised
+    assert calibration.budget("intent") == pytest.approx(0.005)
+    for bad, message in (("target_foreign_rate: 2", "share in"), ("shares: {chitchat: 1}", "shares"),
+                         ("exclude_topics: banking", "list of topic"), ("surprise: 1", "unknown calibration")):
+        write(project / "switchboard.yml", f"calibration:\n  {bad}\n")
+        with pytest.raises(ConfigError, match=message):
+            load_settings(project)
 
 
 def test_auto_retrieval_threshold_defers_to_the_index(project):
