@@ -43,17 +43,19 @@ lint-docker: install
 test: install lint-docker
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# About 35 minutes on 2 cores, most of it the two BANKING77 fine-tunes of bench/nlu_bench.py.
-# The bot benches measure the bot without the generator; bench/generation.py measures it.
+# About 70 minutes on 2 cores: the two BANKING77 fine-tunes of bench/nlu_bench.py, and
+# bench/answer_quality.py (the shop before and after issue 12, generator off and embedded).
+# The other bot benches measure the bot without the generator; generation.py and answer_quality.py with it.
 bench: export SWITCHBOARD_GENERATOR = none
 bench: train
 	$(BIN)/python bench/nlu_bench.py --out bench/results
-	$(BIN)/switchboard --project $(SHOP) evaluate --out bench/results/shop_evaluation.json
+	$(BIN)/switchboard --project $(SHOP) evaluate --no-generator --out bench/results/shop_evaluation.json
 	$(BIN)/python bench/turn_latency.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/channel_latency.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/parse_throughput.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/knowledge_bitext.py --out bench/results
 	$(BIN)/python bench/generation.py --out bench/results
+	$(BIN)/python bench/answer_quality.py --out bench/results
 	$(BIN)/python bench/console_bench.py --project $(SHOP) --out bench/results
 
 # The 100,000-entry knowledge index (about 13 minutes on 2 cores, most of it embedding).
