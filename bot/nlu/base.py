@@ -45,7 +45,8 @@ class Prediction:
             else None
         )
         if self.foreign is not None:  # Switchboard's own: where the message belongs
-            data["scope"] = {"foreign": round(self.foreign, 6), "support_logs": round(self.knowledge or 0.0, 6)}
+            data["scope"] = {"foreign": round(self.foreign, 6), "support_logs": round(self.knowledge or 0.0, 6),
+                             "for_logs": self.for_logs}
         return data
 
 

@@ -42,6 +42,16 @@ async def test_status_reports_the_thresholds_in_use_and_the_expected_rates(serve
     assert routes["generation"] is False  # the tests run with the generator off
 
 
+async def test_parse_tells_a_question_for_the_logs_from_a_foreign_one(server: Server) -> None:
+    scopes = {}
+    for text in ("do you offer gift wrapping", "set a 4 minute timer"):
+        async with server.http.post(f"{server.base}/model/parse", json={"text": text}) as r:
+            scopes[text] = (await r.json())["scope"]
+    assert scopes["do you offer gift wrapping"]["for_logs"] is True
+    assert scopes["set a 4 minute timer"]["for_logs"] is False
+    assert scopes["set a 4 minute timer"]["foreign"] > scopes["do you offer gift wrapping"]["foreign"]
+
+
 async def test_a_looser_hand_set_threshold_wins_with_a_warning(start_server: StartServer, tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="bot.runtime"):
