@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from bot.nlu.transformer import TransformerClassifier
     from knowledge.index import KnowledgeBase
 
-RECIPE = "routes-4:grouped-answers"
+RECIPE = "routes-5:grouped-answers:single-question-margin"
 MIN_FOREIGN = 50  # fewer held-out foreign messages than this cannot set a 2 % threshold
 FLOORS = {"nlu": 0.3, "retrieval": 0.3, "min_context_score": 0.3}  # never looser than the old defaults
 CEILINGS = {"nlu": 0.99, "retrieval": 0.95}
@@ -173,7 +173,8 @@ def _top_scores(knowledge: "KnowledgeBase | None", texts: list[str], k: int) -> 
 
 def _log_margin(bank: IntentBank, knowledge: "KnowledgeBase | None", rows: Sequence[Example],
                 answerable: frozenset[str], t_retrieval: float, k: int) -> tuple[float | None, dict[str, Any]]:
-    """The margin a log needs over the intent's closest other example; None without logs."""
+    """The margin the closest past question needs over the intent's closest other example; None
+    without logs."""
     if knowledge is None or not len(knowledge) or not rows:
         return None, {"margin": None, "reason": "no support logs"}
     own = np.array([e.label in answerable for e in rows])
@@ -183,9 +184,14 @@ def _log_margin(bank: IntentBank, knowledge: "KnowledgeBase | None", rows: Seque
     same = bank.labels[:, None] == bank.labels[None, :]
     closest = np.where(same, sims, -1.0).max(axis=1)
     texts = [e.text for e in rows]
-    hits = _search(knowledge, vectors, texts, k)
-    top = np.array([h[0].score if h else -1.0 for h in hits])
-    reach = own & (top >= t_retrieval) & (closest > -1.0)
+    from knowledge.grouping import SEARCH_WIDTH, by_answer
+
+    raw = knowledge.search_vectors(vectors, max(k, SEARCH_WIDTH), texts=texts)
+    hits = [by_answer(h, k) for h in raw]
+    # reaching the logs at all: the group score, as RetrievalPolicy; the gap: the closest single
+    # past question against the closest single other example of the intent
+    reach = own & (np.array([h[0].score if h else -1.0 for h in hits]) >= t_retrieval) & (closest > -1.0)
+    top = np.array([h[0].score if h else -1.0 for h in raw])
     gaps = (top - closest)[reach]
     margin = budget_threshold(gaps, _allowed(MARGIN_SHARE, int(own.sum())), floor=MARGIN_FLOOR, ceiling=1.0)
     taken = [{"text": texts[i], "intent": rows[i].label, "log": hits[i][0].id, "gap": round(float(top[i] - closest[i]), 4)}

@@ -1,10 +1,10 @@
 """Retrieval: answer with the closest past support log when it is close enough.
 
-It runs before the intent rules: a message the rules would answer keeps its intent unless a log
-matches it much better than the intent's own closest training example does (by the calibrated
-`log_margin`, frozen-encoder cosine), which catches "can I pay in dollars" (a currencies log)
-predicted as payment_methods. A message no intent answers goes to the closest log when its
-score reaches the threshold: `threshold` when the NLU model places the message with the support
+It runs before the intent rules: a message the rules would answer keeps its intent unless a log's
+question matches it much better than the intent's own closest training example does (by the
+calibrated `log_margin`, cosine of the retrieval encoder), which catches "is there express
+shipping" (the express-delivery log) predicted as shipping_times. A message no intent answers
+goes to the closest log when its score reaches the threshold: `threshold` when the NLU model places the message with the support
 logs, the stricter `threshold_foreign` when it finds it foreign or is unsure (a near match of a
 log still answers). Both are calibrated at train time. Otherwise the message is left
 `unanswered` for generation."""
@@ -72,14 +72,18 @@ class RetrievalPolicy:
         vector = self._vector(prediction)
         if vector is None:
             return None
-        hits = tuple(self.search(prediction, vector))
+        raw = self.retriever.search(prediction.text, max(self.k, SEARCH_WIDTH), vector=vector)
+        hits = tuple(by_answer(raw, self.k))
         if not hits or hits[0].score < self.threshold:
             return None
+        # like against like: the closest single past question (of the best answer's group, which
+        # keeps the order of its best hit) against the intent's closest single example
         closest = self.intents.similarity(vector, prediction.intent)
-        if closest is None or hits[0].score - closest < self.log_margin:
+        if closest is None or raw[0].score - closest < self.log_margin:
             return None
         details: dict[str, Any] = {"threshold": self.threshold, "over_intent": {
-            "intent": prediction.intent, "intent_similarity": round(closest, 4), "margin": self.log_margin}}
+            "intent": prediction.intent, "intent_similarity": round(closest, 4),
+            "log_similarity": round(raw[0].score, 4), "margin": self.log_margin}}
         return self._answer(tracker, hits, details)
 
     @staticmethod

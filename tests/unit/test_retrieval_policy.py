@@ -101,3 +101,24 @@ def test_a_log_much_closer_than_the_intents_own_examples_answers_instead() -> No
     # without a calibrated margin the intent always keeps it
     plain = RetrievalPolicy(kb(), threshold=0.7, k=2, answers=lambda p: True)
     assert plain.decide(tracker, placed(unit(1, 0, 0.25), for_logs=False, intent="payment_methods")) is None
+
+
+def test_the_margin_compares_the_closest_past_question_with_the_closest_intent_example() -> None:
+    """Like against like: a near-exact past question whose sibling (same answer) is far away
+    still beats the intent, though the answer's group score is only middling."""
+    from bot.routes import IntentBank
+
+    express = "Yes, express delivery costs 9.95 EUR."
+    entries = [Entry("x-b", "do you have an express shipping option", express),
+               Entry("x-d", "how fast is express delivery to the UK", express),
+               Entry("gift", "do you sell gift cards", "Yes, from 10 EUR.")]
+    vectors = np.stack([unit(1, 0, 0, 0), unit(0, 1, 0, 0), unit(0, 0, 1, 0)])
+    base = KnowledgeBase.build(entries, encoder=None, data_hash="t", vectors=vectors)  # type: ignore[arg-type]
+    bank = IntentBank(["shipping_times"], np.stack([unit(0, 0, 0, 1)]))
+    policy = RetrievalPolicy(base, threshold=0.55, k=2, answers=lambda p: True, intents=bank, log_margin=0.4)
+    # cosines: 0.91 with x-b, 0.27 with x-d (group 0.59), 0.32 with the intent's example
+    decision = policy.decide(Tracker("c", State(), []), placed(unit(1, 0.3, 0, 0.35), for_logs=False,
+                                                              intent="shipping_times"))
+    assert decision is not None and decision.route == "retrieval" and decision.answer == express
+    over = decision.details["over_intent"]
+    assert over["log_similarity"] - over["intent_similarity"] >= 0.4 > decision.hits[0].score - over["intent_similarity"]
