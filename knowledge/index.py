@@ -8,8 +8,6 @@ FAISS access, so searches running during an add are safe."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import asdict
@@ -18,6 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from bot.artifacts import staged_dir
 from bot.errors import ConfigError
 from bot.nlu.encoder import ENCODER_NAME, Encoder
 from knowledge.base import Entry, Hit
@@ -83,17 +82,13 @@ class KnowledgeBase:
 
     def save(self, out_dir: Path) -> None:
         """Write the artifact atomically (a temporary sibling swapped in). Live changes are in SQL."""
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-        with self._lock:
-            self.index.save(tmp / "faiss.index")
-            with (tmp / "entries.jsonl").open("w", encoding="utf-8") as fh:
-                for entry in self._rows:
-                    fh.write(json.dumps(asdict(entry) if entry else None) + "\n")
-        (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+        with staged_dir(out_dir) as tmp:
+            with self._lock:
+                self.index.save(tmp / "faiss.index")
+                with (tmp / "entries.jsonl").open("w", encoding="utf-8") as fh:
+                    for entry in self._rows:
+                        fh.write(json.dumps(asdict(entry) if entry else None) + "\n")
+            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2))
 
     @classmethod
     def load(cls, path: Path, encoder: Encoder) -> "KnowledgeBase":

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import platform
 import random
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bot.artifacts import staged_dir
 from bot.domain import FALLBACK_INTENT, KNOWLEDGE_LABEL
 from bot.errors import ConfigError
 from bot.nlu.encoder import ENCODER_NAME
@@ -231,20 +230,11 @@ def _macro_f1(targets: np.ndarray, predicted: np.ndarray) -> float:
 
 def _write(out_dir: Path, ft: Any, meta: dict[str, Any], partners: dict[str, TfidfModel]) -> None:
     """Write to a temporary sibling, then swap it in: a reader never sees half a model."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as tmp:
         ft.net.save(tmp, ft.tokenizer)
         for name, partner in partners.items():
             partner.save(tmp, name)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def stored_hash(model_dir: Path) -> str | None:

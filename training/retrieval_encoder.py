@@ -17,12 +17,12 @@ import hashlib
 import json
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from bot.artifacts import staged_dir
 from bot.nlu.encoder import TUNED_META, retrieval_encoder, tuned_hash
 from knowledge.base import Entry
 
@@ -108,22 +108,13 @@ def fine_tune(entries: Sequence[Entry], out_dir: Path, *, tuning: RetrievalTunin
             optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.item()))
     model.eval()
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as tmp:
         model.save(str(tmp))
         answers = {e.question: e.answer.strip() for e in entries}
         report = {"pairs": len(pairs), "answers_with_pairs": len({answers[a] for a, _ in pairs}), "epochs": tuning.epochs,
                   "first_loss": round(losses[0], 4), "last_loss": round(sum(losses[-5:]) / len(losses[-5:]), 4),
                   "seconds": round(time.perf_counter() - started, 1), "data_hash": data_hash(entries, tuning)}
         (tmp / TUNED_META).write_text(json.dumps(report, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return report
 
 
