@@ -4,6 +4,7 @@ route), with and without the generator, and the messages behind every error."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 RUN_TITLES = {"generator_off": "generator off", "generator_on": "generator on"}
@@ -20,7 +21,9 @@ def _cell(text: Any, width: int = 90) -> str:
 
 
 def evaluate_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Evaluation of {report['project']}", "", f"Test sets: `{report['tests']}`. Each message is one turn "
+    project, tests = Path(report["project"]), Path(report["tests"])
+    shown = tests.relative_to(project) if tests.is_relative_to(project) else tests  # no machine paths in a report
+    lines = [f"# Evaluation of {project.name}", "", f"Test sets: `{shown}` of the project. Each message is one turn "
              "of the real engine in a fresh conversation.", ""]
     t = report.get("thresholds")
     if t:
