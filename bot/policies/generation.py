@@ -24,6 +24,7 @@ from bot.generation.safety import injection, leaks
 from bot.nlu.base import Prediction
 from bot.policies.base import Decision
 from bot.policies.retrieval import fill_placeholders
+from bot.routes import UNCALIBRATED
 from bot.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,9 @@ class GenerationPolicy:
     ) -> None:
         self.generator, self.grounding, self.settings, self.timeout = generator, grounding, settings, timeout
         # the calibrated (or configured) floor of the best retrieval score for asking the model at all
-        self.min_context_score = (min_context_score if min_context_score is not None
-                                  else settings.min_context_score if settings.min_context_score is not None else 0.3)
+        if min_context_score is None:
+            min_context_score = settings.min_context_score
+        self.min_context_score = UNCALIBRATED["min_context_score"] if min_context_score is None else min_context_score
         self.responses = responses  # the domain's response names, to pick the fallback texts
 
     def _fallback(self, decision: Decision, response: str, generation: dict[str, Any], **extra: Any) -> Decision:
