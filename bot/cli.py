@@ -44,7 +44,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         from training.commands import train_nlu_command
 
         return train_nlu_command(args)
-    for step in train_project(_settings(args), force=args.force):
+    settings = _settings(args)
+    from bot.dialogue.validate import validate_project
+
+    report = validate_project(settings.project)  # the same findings as `switchboard data validate`
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    if not report.ok:
+        raise ConfigError(f"{len(report.errors)} errors in the project's data (above); nothing was trained")
+    for step in train_project(settings, force=args.force):
         print(f"{step.name}: {'trained' if step.trained else 'skipped'} ({step.detail}) [data {step.data_hash}]")
     return 0
 
@@ -311,9 +319,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_telegram_set_webhook)
 
     from bot.console.commands import add_parsers
+    from bot.dialogue.commands import add_parsers as add_dialogue_parsers
 
     add_parsers(sub, _settings)
+    add_dialogue_parsers(sub, _project_option)
+    for command in sub.choices.values():  # `switchboard train --project DIR`, as Rasa users type it
+        _project_option(command)
     return parser
+
+
+def _project_option(parser: argparse.ArgumentParser) -> None:
+    """`--project` after the subcommand too; it wins over one given before it."""
+    if any("--project" in action.option_strings for action in parser._actions):
+        return
+    parser.add_argument("--project", default=argparse.SUPPRESS, help="the bot project directory")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.dialogue.slots import FormSpec, Slot, parse_forms, parse_slots
 from bot.errors import ConfigError
 from bot.settings import read_yaml
 
@@ -19,45 +20,78 @@ DEFAULT_RESPONSE = "utter_default"
 _SLOT_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+DEFAULT_ACTIONS = frozenset({
+    "action_listen", "action_restart", "action_session_start", "action_default_fallback",
+    "action_deactivate_loop", "action_revert_fallback_events", "action_default_ask_affirmation",
+    "action_default_ask_rephrase", "action_two_stage_fallback", "action_back", "action_unlikely_intent",
+    "action_extract_slots",
+})
+
+
 @dataclass(frozen=True)
-class SlotSpec:
-    name: str
-    type: str
-    initial_value: Any = None
-    from_entities: tuple[str, ...] = ()
+class SessionConfig:
+    expiration_minutes: float = 60.0  # 0: a session never expires
+    carry_over_slots: bool = True
 
 
 @dataclass
 class Domain:
     intents: list[str]
     entities: list[str]
-    slots: dict[str, SlotSpec]
+    slots: dict[str, Slot]
     responses: dict[str, list[dict[str, Any]]]
     actions: list[str]
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    forms: dict[str, FormSpec] = field(default_factory=dict)
+    intent_entities: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    store_entities_as_slots: bool = True
 
     @classmethod
     def load(cls, path: Path) -> "Domain":
-        data = read_yaml(path)
+        """One domain file, a `domain/` directory of them, or a project directory (its domain
+        file or directory, plus the `responses:` kept in its data files)."""
+        from bot.dialogue.project import data_files, find_domain, load_domain
+
+        if path.is_dir():
+            files = find_domain(path)
+            if files:  # a project: its domain, and the responses kept in its data files
+                merged = load_domain(files, root=path, data_responses=data_files(path).responses)
+            else:  # a domain/ directory itself
+                merged = load_domain(sorted([*path.rglob("*.yml"), *path.rglob("*.yaml")]), root=path)
+            errors = [f.line() for f in merged.findings if f.level == "error"]
+            if errors:
+                raise ConfigError("; ".join(errors))
+            data, source = merged.data, str(path)
+        else:
+            data, source = read_yaml(path), str(path)
         if not data:
             raise ConfigError(f"{path} is missing or empty")
-        intents = [_name(i) for i in data.get("intents") or []]
-        slots: dict[str, SlotSpec] = {}
-        for name, spec in (data.get("slots") or {}).items():
-            spec = spec or {}
-            entities = tuple(
-                m["entity"] for m in spec.get("mappings") or [] if m.get("type") == "from_entity" and m.get("entity")
-            )
-            slots[name] = SlotSpec(name, spec.get("type", "any"), spec.get("initial_value"), entities)
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "domain.yml") -> "Domain":
+        from bot.dialogue.migrate import MIGRATE_HINT, is_2x_domain
+
+        if is_2x_domain(data):
+            raise ConfigError(f"{source} is a Rasa 2 domain: {MIGRATE_HINT}")
+        intents, intent_entities = _intents(data.get("intents") or [], [_name(e) for e in data.get("entities") or []])
+        try:
+            slots = parse_slots(data.get("slots") or {})
+            forms = parse_forms(data.get("forms") or {})
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
         responses = data.get("responses") or {}
         for name, variants in responses.items():
             if not isinstance(variants, list) or not variants:
-                raise ConfigError(f"response {name!r} in {path} needs a list of variants")
+                raise ConfigError(f"response {name!r} in {source} needs a list of variants")
             for variant in variants:
                 if not isinstance(variant, dict):
                     raise ConfigError(
-                        f"response {name!r} in {path}: each variant must be a mapping such as `- text: ...`"
+                        f"response {name!r} in {source}: each variant must be a mapping such as `- text: ...`"
                     )
+        session = data.get("session_config") or {}
+        config = data.get("config") or {}
         return cls(
             intents=intents,
             entities=[_name(e) for e in data.get("entities") or []],
@@ -65,6 +99,11 @@ class Domain:
             responses=responses,
             actions=list(data.get("actions") or []),
             raw=data,
+            forms=forms,
+            intent_entities=intent_entities,
+            session=SessionConfig(float(session.get("session_expiration_time", 60) or 0),
+                                  bool(session.get("carry_over_slots_to_new_session", True))),
+            store_entities_as_slots=bool(config.get("store_entities_as_slots", True)),
         )
 
     @property
@@ -72,7 +111,7 @@ class Domain:
         return {name: spec.initial_value for name, spec in self.slots.items()}
 
     def has_action(self, name: str) -> bool:
-        return name in self.responses or name in self.actions
+        return name in self.responses or name in self.actions or name in self.forms or name in DEFAULT_ACTIONS
 
     def render(self, name: str, slots: dict[str, Any], rng: random.Random | None = None) -> list[dict[str, Any]]:
         """One variant of response `name` as bot messages, slots filled in, blank lines split."""
@@ -94,13 +133,26 @@ class Domain:
         """The domain as Rasa's GET /domain and the action-server payload carry it."""
         return self.raw
 
-    def slots_from_entities(self, entities: list[dict[str, Any]]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for spec in self.slots.values():
-            for entity in entities:
-                if entity.get("entity") in spec.from_entities:
-                    values[spec.name] = entity.get("value")
-        return values
+
+def _intents(items: list[Any], entities: list[str]) -> tuple[list[str], dict[str, frozenset[str] | None]]:
+    """Intent names, and the entities each lets into the dialogue state (Rasa's `use_entities`
+    / `ignore_entities`; None: all of them)."""
+    names: list[str] = []
+    allowed: dict[str, frozenset[str] | None] = {}
+    for item in items:
+        name = _name(item)
+        names.append(name)
+        spec = item.get(name) if isinstance(item, dict) else None
+        spec = spec if isinstance(spec, dict) else {}
+        use, ignore = spec.get("use_entities", True), spec.get("ignore_entities") or []
+        if use is True or use is None:
+            chosen = None if not ignore else frozenset(e for e in entities if e not in ignore)
+        elif use is False:
+            chosen = frozenset()
+        else:
+            chosen = frozenset(str(e) for e in use if str(e) not in ignore)
+        allowed[name] = chosen
+    return names, allowed
 
 
 def _name(item: Any) -> str:

@@ -1,4 +1,4 @@
-"""One turn of the conversation: lock, tracker, nlu, policy, actions, store, reply."""
+"""One turn of the conversation: lock, tracker, nlu, the action loop (bot/dialogue/loop.py), store, reply."""
 
 from __future__ import annotations
 
@@ -11,21 +11,24 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from bot import events as ev
 from bot.actions.base import ActionRunner
-from bot.domain import DEFAULT_RESPONSE, Domain
-from bot.errors import ActionError, ActionRejected
+from bot.dialogue.executor import Context, Executor
+from bot.dialogue.loop import Turn, extract, turn_events
+from bot.dialogue.model import DialogueModel
+from bot.dialogue.states import ACTION_LISTEN
+from bot.domain import DEFAULT_RESPONSE, FALLBACK_INTENT, Domain
 from bot.nlu.base import Classifier, Prediction
 from bot.nlu.batcher import MicroBatcher
 from bot.nlu.payload import parse_payload
-from bot.policies.base import Decision, Policy
+from bot.policies.base import Decision
 from bot.policies.handoff import DEFAULT_TEXT, HANDOFF_RESPONSE, HandoffTriggers, estimate_wait, take_times
 from bot.storage.base import LockStore, TrackerStore
-from bot.tracker import Tracker, apply, tracker_json
+from bot.tracker import Tracker, apply
 
 if TYPE_CHECKING:
     from bot.policies.generation import GenerationPolicy
+    from bot.policies.retrieval import RetrievalPolicy
 
 log = logging.getLogger(__name__)
-REPLY_KEYS = ("text", "buttons", "image", "custom", "attachment")
 
 
 @dataclass(frozen=True)
@@ -51,39 +54,49 @@ class Engine:
         *,
         domain: Domain,
         classifier: Classifier,
-        policies: Sequence[Policy],
+        dialogue: DialogueModel,
         store: TrackerStore,
         locks: LockStore,
         actions: ActionRunner,
         history_window: int,
         max_batch: int = 32,
+        retrieval: "RetrievalPolicy | None" = None,
+        nlu_threshold: float = 0.0,
         generation: "GenerationPolicy | None" = None,
         handoff: HandoffTriggers | None = None,
     ) -> None:
-        self.domain, self.classifier, self.policies = domain, classifier, list(policies)
+        self.domain, self.classifier, self.dialogue = domain, classifier, dialogue
+        self.retrieval, self.nlu_threshold = retrieval, nlu_threshold
         self.generation = generation  # async: tries questions the sync policies left unanswered
         self.handoff = handoff  # when to hand the conversation to a person
         self.store, self.locks, self.actions, self.window = store, locks, actions, history_window
+        self.executor = Executor(domain, actions)
         self.batcher = MicroBatcher(classifier, max_batch=max_batch)
 
     # -- understanding -------------------------------------------------------------------
+    def _threshold(self, prediction: Prediction) -> Prediction:
+        """Rasa's FallbackClassifier: under the threshold the intent is nlu_fallback (the model's
+        own ranking stays)."""
+        if prediction.intent == FALLBACK_INTENT or prediction.confidence >= self.nlu_threshold:
+            return prediction
+        return replace(prediction, intent=FALLBACK_INTENT, confidence=self.nlu_threshold)
+
     def predict_now(self, text: str) -> Prediction:
         """Classify one message in the calling thread (evaluation, scripts)."""
         payload = parse_payload(text, self.domain.intents)
-        return payload if payload is not None else self.classifier.predict([text])[0]
+        return payload if payload is not None else self._threshold(self.classifier.predict([text])[0])
 
     async def parse(self, text: str) -> Prediction:
         """Classify one message; concurrent turns share a forward pass (micro-batching)."""
         payload = parse_payload(text, self.domain.intents)
-        return payload if payload is not None else await self.batcher.predict(text)
+        return payload if payload is not None else self._threshold(await self.batcher.predict(text))
 
-    def decide(self, tracker: Tracker, prediction: Prediction) -> Decision:
-        """The first policy with a decision wins. Blocking (FAISS): call it off the loop."""
-        for policy in self.policies:
-            decision = policy.decide(tracker, prediction)
-            if decision is not None:
-                return decision
-        return Decision("fallback", (DEFAULT_RESPONSE,))
+    def decide(self, tracker: Tracker, prediction: Prediction, *, intent_answers: bool) -> Decision | None:
+        """The knowledge routes' say on a user message (FAISS: blocking, call it off the loop):
+        a log's answer, an `unanswered` fallback for the generator, or None (the dialogue goes on)."""
+        if self.retrieval is None:
+            return None if intent_answers else Decision("fallback", (DEFAULT_RESPONSE,), unanswered=True)
+        return self.retrieval.decide(tracker, prediction, intent_answers=intent_answers)
 
     # -- the turn ------------------------------------------------------------------------
     async def handle(self, message: UserMessage) -> TurnResult:
@@ -96,8 +109,8 @@ class Engine:
                          message.message_id, message.sender_id)
                 return TurnResult([], [], None, duplicate=True)
             new: list[dict[str, Any]] = []
-            if tracker.state.latest_event_time is None:
-                new += [ev.action("action_session_start"), ev.session_started(), ev.action("action_listen")]
+            if self._new_session(tracker):
+                new += await self._start_session(tracker, message)
             if tracker.state.paused:  # a person has (or is about to take) the conversation: store, say nothing
                 prediction = await self.parse(message.text)
                 new.append(self._user_event(message, prediction))
@@ -120,39 +133,41 @@ class Engine:
             trigger = self._handoff_trigger(tracker, reason)
             if trigger is not None:
                 replies += await self._hand_over(message.sender_id, trigger, tracker, new, reason)
-            new.append(ev.action("action_listen"))
+            if not new or new[-1].get("event") != "action" or new[-1].get("name") != ACTION_LISTEN:
+                new.append(ev.action(ACTION_LISTEN))
             reason["timings_ms"]["turn"] = round((time.perf_counter() - started) * 1000, 2)
             await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
             return TurnResult(replies, new, decision)
 
+    def _new_session(self, tracker: Tracker) -> bool:
+        last = tracker.state.latest_event_time
+        minutes = self.domain.session.expiration_minutes
+        return last is None or (minutes > 0 and time.time() - last > minutes * 60 and not tracker.state.paused)
+
+    async def _start_session(self, tracker: Tracker, message: UserMessage) -> list[dict[str, Any]]:
+        """Rasa's action_session_start: a new session, the slots carried over when configured."""
+        ctx = Context(tracker.conversation_id, tracker.state, tracker.recent_events, [],
+                      self.dialogue.conversation([]), message.input_channel)
+        outcome = await self.executor.run("action_session_start", ctx)
+        return [ev.action("action_session_start"), *outcome.events, ev.action(ACTION_LISTEN)]
+
     async def _respond(
         self, message: UserMessage, tracker: Tracker, new: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], dict[str, Any], Decision]:
-        """Understand, decide and act; the events go to `new`."""
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], Decision | None]:
+        """Understand, then predict and run actions until the bot listens; events go to `new`."""
         t0 = time.perf_counter()
         prediction = await self.parse(message.text)
-        t1 = time.perf_counter()
+        nlu_ms = (time.perf_counter() - t0) * 1000
+        user = self._user_event(message, prediction)
+        before = apply(tracker.state, new, initial_slots=self.domain.initial_slots)
+        new.append(user)
+        new += extract(self.domain, before, user, self.dialogue.conversation(turn_events(self.domain, tracker, new)))
         trigger = self.handoff.before(tracker, prediction) if self.handoff is not None else None
         if trigger is not None:  # the customer wants, or needs, a person: the bot does not try
             decision = Decision("handoff", (), details={"escalate": trigger})
-        else:
-            decision = await asyncio.to_thread(self.decide, tracker, prediction)
-        nlu_ms, policy_ms = (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
-        new.append(self._user_event(message, prediction))
-        new += [ev.slot(k, v) for k, v in self.domain.slots_from_entities(list(prediction.entities)).items()]
-        if decision.deactivate_loop:
-            new.append({"event": "active_loop", "timestamp": time.time(), "name": None})
-            decision = await asyncio.to_thread(self._after_interrupt, tracker, prediction)
-        generation_ms = None
-        if decision.unanswered and self.generation is not None:
-            t2 = time.perf_counter()
-            decision = await self.generation.answer(tracker, prediction, decision)
-            generation_ms = round((time.perf_counter() - t2) * 1000, 2)
-        reason = self._reason(prediction, decision, nlu_ms, policy_ms)
-        if generation_ms is not None:
-            reason["timings_ms"]["generation"] = generation_ms
-        replies = await self._execute(tracker, decision, prediction, new, reason)
-        return replies, reason, decision
+            return [], self._reason(prediction, decision, nlu_ms, 0.0), decision
+        turn = Turn(self, message, tracker, prediction, new, nlu_ms)
+        return await turn.run()
 
     def _handoff_trigger(self, tracker: Tracker, reason: dict[str, Any]) -> str | None:
         if self.handoff is None:
@@ -173,7 +188,7 @@ class Engine:
         new.append(ev.handoff("pending", trigger=trigger))
         reason["handoff"] = trigger
         reason["wait"] = {"ahead": ahead, "minutes": minutes}
-        values = {**self._slots(tracker, new), "wait_minutes": minutes, "queue_position": ahead + 1,
+        values = {**self.slots(tracker, new), "wait_minutes": minutes, "queue_position": ahead + 1,
                   "queue_text": "" if ahead == 0 else
                   f"There {'is 1 customer' if ahead == 1 else f'are {ahead} customers'} ahead of you. "}
         if HANDOFF_RESPONSE in self.domain.responses:
@@ -181,11 +196,6 @@ class Engine:
         else:
             messages = [{"text": DEFAULT_TEXT.format(**values)}]
         return self._say(messages, new, reason)
-
-    def _after_interrupt(self, tracker: Tracker, prediction: Prediction) -> Decision:
-        """The loop was interrupted: decide again as if no loop were active."""
-        return self.decide(Tracker(tracker.conversation_id, replace(tracker.state, active_loop=None),
-                                   tracker.recent_events), prediction)
 
     def _user_event(self, message: UserMessage, prediction: Prediction) -> dict[str, Any]:
         return ev.user(
@@ -212,62 +222,8 @@ class Engine:
                                    "confidence": round(prediction.sentiment.confidence, 4)}
         return reason
 
-    async def _execute(
-        self,
-        tracker: Tracker,
-        decision: Decision,
-        prediction: Prediction,
-        new: list[dict[str, Any]],
-        reason: dict[str, Any],
-    ) -> list[dict[str, Any]]:
-        replies: list[dict[str, Any]] = []
-        if decision.answer is not None:
-            name = "action_generate_answer" if decision.route == "generation" else "action_retrieve_answer"
-            new.append(ev.action(name, policy=decision.route, confidence=decision.hits[0].score if decision.hits else 1.0))
-            replies += self._say([{"text": part} for part in _split(decision.answer)], new, reason)
-        for name in decision.actions:
-            new.append(ev.action(name, policy=decision.route, confidence=prediction.confidence))
-            if name in self.domain.responses:
-                replies += self._say(self.domain.render(name, self._slots(tracker, new)), new, reason)
-                continue
-            replies += await self._run_action(name, tracker, new, reason)
-        return replies
-
-    async def _run_action(
-        self, name: str, tracker: Tracker, new: list[dict[str, Any]], reason: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        state = apply(tracker.state, new, initial_slots=self.domain.initial_slots)
-        body = tracker_json(
-            tracker.conversation_id, state, tracker.recent_events + new, initial_slots=self.domain.initial_slots
-        )
-        t0 = time.perf_counter()
-        try:
-            result = await self.actions.run(name, body, self.domain.as_dict())
-        except ActionError as exc:
-            rejected = isinstance(exc, ActionRejected)
-            log.warning("action %s %s: %s", name, "rejected" if rejected else "failed", exc)
-            reason.update(route="fallback", action_error={"action": name, "error": str(exc), "rejected": rejected})
-            if not rejected:
-                reason["escalate"] = "action_failed"
-            return self._say(self.domain.render(DEFAULT_RESPONSE, state.slots), new, reason)
-        reason["timings_ms"][name] = round((time.perf_counter() - t0) * 1000, 2)
-        messages: list[dict[str, Any]] = []
-        for response in result.responses:  # uttered before the action's events are applied
-            template = response.get("response") or response.get("template")
-            if template and template in self.domain.responses:
-                messages += self.domain.render(template, state.slots)
-            else:
-                messages.append({k: response[k] for k in REPLY_KEYS if response.get(k)})
-        replies = self._say(messages, new, reason)
-        for raw in result.events:
-            try:
-                new.append(ev.validate(raw))
-            except Exception as exc:  # a bad event from an action is dropped, loudly
-                log.error("action %s returned an invalid event %r: %s", name, raw, exc)
-        return replies
-
-    def _slots(self, tracker: Tracker, new: list[dict[str, Any]]) -> dict[str, Any]:
-        return apply(tracker.state, new, initial_slots=self.domain.initial_slots).slots
+    def slots(self, tracker: Tracker, new: list[dict[str, Any]]) -> dict[str, Any]:
+        return {**self.domain.initial_slots, **apply(tracker.state, new, initial_slots=self.domain.initial_slots).slots}
 
     @staticmethod
     def _say(messages: list[dict[str, Any]], new: list[dict[str, Any]], reason: dict[str, Any]) -> list[dict[str, Any]]:
@@ -281,6 +237,3 @@ class Engine:
             out.append(message)
         return out
 
-
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split("\n\n") if part.strip()] or [text]

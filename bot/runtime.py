@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.actions import ActionRunner, create_runner
+from bot.dialogue.model import DialogueModel
 from bot.domain import Domain
 from bot.engine import Engine
 from bot.errors import ConfigError, NotReady
@@ -20,7 +21,6 @@ from bot.nlu.encoder import Encoder, retrieval_encoder
 from bot.policies.generation import GenerationPolicy
 from bot.policies.handoff import HandoffTriggers
 from bot.policies.retrieval import RetrievalPolicy
-from bot.policies.rules import LoopPolicy, RulesPolicy, load_rules
 from bot.routes import IntentBank, Thresholds, read_calibration, resolve
 from bot.settings import Settings
 from bot.storage.base import LockStore
@@ -33,13 +33,13 @@ from knowledge.store import KnowledgeStore
 from knowledge.sync import attach, follow
 
 log = logging.getLogger(__name__)
-LOOP_INTERRUPTING = frozenset({"ask_human", "goodbye"})
 
 
 @dataclass
 class Runtime:
     settings: Settings
     domain: Domain
+    dialogue: DialogueModel
     store: SQLTrackerStore
     actions: ActionRunner
     encoder: Encoder  # the pre-trained one: grounding checks
@@ -59,10 +59,11 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings) -> "Runtime":
-        domain = Domain.load(settings.domain_file)
+        domain = Domain.load(settings.project)
         return cls(
             settings=settings,
             domain=domain,
+            dialogue=DialogueModel.load(settings.project, domain),
             store=SQLTrackerStore(settings.database_url),
             actions=create_runner(settings),
             encoder=Encoder(threads=settings.torch_threads),
@@ -131,7 +132,6 @@ class Runtime:
 
     def _build_engine(self, classifier: TransformerClassifier, index: KnowledgeBase) -> None:
         s = self.settings
-        rules = load_rules(s.data_dir / "rules.yml", self.domain)
         self.nlu, self.knowledge = classifier, index
         self.calibration = read_calibration(s.models_dir)
         configured = {"nlu": s.nlu_threshold, "retrieval": s.retrieval_threshold,
@@ -143,18 +143,14 @@ class Runtime:
         for warning in warnings:
             log.warning("%s", warning)
         self.thresholds = t
-        rules_policy = RulesPolicy(self.domain, rules, t.nlu)
         self.engine = Engine(
             domain=self.domain,
             classifier=classifier,
-            policies=[
-                LoopPolicy(LOOP_INTERRUPTING, t.nlu),
-                RetrievalPolicy(index, threshold=t.retrieval, threshold_foreign=t.retrieval_foreign, k=s.retrieval_k,
-                                answers=rules_policy.answers,
-                                embed=lambda text: index.encoder.encode([text])[0],
-                                intents=IntentBank.load(s.models_dir), log_margin=t.log_margin),
-                rules_policy,
-            ],
+            dialogue=self.dialogue,
+            retrieval=RetrievalPolicy(index, threshold=t.retrieval, threshold_foreign=t.retrieval_foreign,
+                                      k=s.retrieval_k, embed=lambda text: index.encoder.encode([text])[0],
+                                      intents=IntentBank.load(s.models_dir), log_margin=t.log_margin),
+            nlu_threshold=t.nlu,
             store=self.store,
             locks=self.locks,
             actions=self.actions,

@@ -94,6 +94,9 @@ def apply(state: State, events: Iterable[Event], *, initial_slots: dict[str, Any
             new.slots = dict(initial_slots or {})
         elif kind == "restart":
             new = State(slots=dict(initial_slots or {}), latest_event_time=new.latest_event_time)
+        elif kind == "session_started":  # a new session: slots come back only as the events after it
+            new = State(slots=dict(initial_slots or {}), latest_event_time=new.latest_event_time,
+                        paused=new.paused, handoff=new.handoff)
     return new
 
 

@@ -9,7 +9,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -80,43 +80,49 @@ def encoder():  # type: ignore[no-untyped-def]
     return Encoder(threads=1)
 
 
-def _training_key() -> str:
-    """A hash of everything that shapes the trained shop: its files and the training code."""
+def _training_key(project: Path) -> str:
+    """A hash of everything that shapes a trained project: its files and the training code."""
     import hashlib
 
     digest = hashlib.sha256()
-    sources = [TEMPLATE, REPO / "training", REPO / "bot" / "nlu", REPO / "knowledge"]
+    sources = [project, REPO / "training", REPO / "bot" / "nlu", REPO / "knowledge"]
     for root in sources:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and ".switchboard" not in p.parts
-                           and "__pycache__" not in p.parts):
-            digest.update(str(path.relative_to(REPO)).encode())
+                           and "__pycache__" not in p.parts and "results" not in p.parts):
+            digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-@pytest.fixture(scope="session")
-def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shop template copied to a temporary project and trained once. The trained models are
-    cached under SWITCHBOARD_TEST_CACHE (default ~/.cache/switchboard-tests), keyed by a hash
-    of the template and the training code, so later test sessions skip the fine-tuning."""
+def train_copy(source: Path, target: Path, name: str, prepare: Callable[[Path], object] | None = None) -> Path:
+    """`source` copied to `target`, `prepare`d (e.g. migrated), and trained. The trained models are
+    cached under SWITCHBOARD_TEST_CACHE (default ~/.cache/switchboard-tests), keyed by a hash of
+    the project and the training code, so later test sessions skip the fine-tuning."""
     import shutil
 
     from bot.settings import load_settings
     from training.project import train_project
 
-    project = tmp_path_factory.mktemp("shop")
-    shutil.copytree(TEMPLATE, project, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".switchboard"))
+    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".switchboard", "results"))
+    if prepare is not None:
+        prepare(target)
     cache = Path(os.environ.get("SWITCHBOARD_TEST_CACHE", Path.home() / ".cache" / "switchboard-tests"))
-    cached = cache / f"shop-{_training_key()}"
-    models = project / ".switchboard" / "models"
+    cached = cache / f"{name}-{_training_key(target)}"
+    models = target / ".switchboard" / "models"
     if cached.is_dir():
         shutil.copytree(cached, models)
-    train_project(load_settings(project), progress=False)  # skips what the cache already holds
+    train_project(load_settings(target), progress=False)  # skips what the cache already holds
     if not cached.is_dir():
         tmp = cache / f".tmp-{uuid.uuid4().hex[:8]}"
         shutil.copytree(models, tmp)
         tmp.rename(cached)
-    return project
+    return target
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shop template copied to a temporary project and trained once (cached, see train_copy)."""
+    return train_copy(TEMPLATE, tmp_path_factory.mktemp("shop"), "shop")
 
 
 @pytest.fixture(autouse=True)

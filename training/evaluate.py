@@ -30,7 +30,7 @@ from bot.engine import UserMessage
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
-ANSWERING = ("rules", "loop", "retrieval", "generation")
+ANSWERING = ("rules", "stories", "loop", "retrieval", "generation")
 EXAMPLES = 25
 
 
@@ -103,7 +103,7 @@ def intent_right(o: Outcome, expected: str, handoff_intents: set[str]) -> bool:
     """A request for a person is handed over; any other intent is answered by its own route."""
     if expected in handoff_intents:
         return o.route == "handoff"
-    return o.route in ("rules", "loop") and o.intent == expected
+    return o.route in ("rules", "stories", "loop") and o.intent == expected
 
 
 def log_right(o: Outcome, expected_answer: str | None) -> bool:

@@ -218,16 +218,18 @@ def calibrate_step(settings: "Settings", encoder: "Encoder", foreign: "Callable[
                    force: bool = False) -> "StepReport":
     """Calibrate the routes of the trained bot against its held-out foreign text. `encoder`: the
     retrieval encoder the index was built with."""
+    from bot.dialogue.model import DialogueModel
+    from bot.dialogue.project import data_files, find_domain
     from bot.domain import Domain
     from bot.nlu.transformer import TransformerClassifier, read_meta
-    from bot.policies.rules import RulesPolicy, load_rules
     from bot.routes import ROUTES_FILE, read_calibration
     from knowledge.index import KnowledgeBase
     from training.data import files_hash
     from training.project import StepReport, nlu_examples
 
     s = settings
-    domain_files = [s.domain_file] + ([s.data_dir / "rules.yml"] if (s.data_dir / "rules.yml").exists() else [])
+    dialogue_files = data_files(s.project)
+    domain_files = [*find_domain(s.project), *sorted({*dialogue_files.rules, *dialogue_files.stories})]
     knowledge_hash = (json.loads((s.knowledge_dir / "manifest.json").read_text()).get("data_hash", "")
                       if (s.knowledge_dir / "manifest.json").exists() else "")
     data_hash = files_hash(domain_files, RECIPE, str(read_meta(s.nlu_model_dir).get("data_hash")), knowledge_hash,
@@ -239,9 +241,9 @@ def calibrate_step(settings: "Settings", encoder: "Encoder", foreign: "Callable[
         return StepReport("routes", False, data_hash, "unchanged models: kept the calibration")
     outside = foreign()
     examples, dev = nlu_examples(s, outside)
-    domain = Domain.load(s.domain_file)
-    rules = RulesPolicy(domain, load_rules(s.data_dir / "rules.yml", domain), 0.0)
-    answerable = frozenset(i for i in domain.intents if rules.actions_for(i))
+    domain = Domain.load(s.project)
+    dialogue = DialogueModel.load(s.project, domain)
+    answerable = frozenset(i for i in domain.intents if dialogue.answers_fresh(i))
     classifier = TransformerClassifier(s.nlu_model_dir, threads=s.torch_threads, quantize=s.nlu_quantize)
     knowledge = KnowledgeBase.load(s.knowledge_dir, encoder) if (s.knowledge_dir / "manifest.json").exists() else None
     handoff = Handoff(frozenset(s.handoff.intents), s.handoff.min_intent_confidence) if s.handoff.enabled else None

@@ -1,13 +1,14 @@
 """Retrieval: answer with the closest past support log when it is close enough.
 
-It runs before the intent rules: a message the rules would answer keeps its intent unless a log's
-question matches it much better than the intent's own closest training example does (by the
-calibrated `log_margin`, cosine of the retrieval encoder), which catches "is there express
-shipping" (the express-delivery log) predicted as shipping_times. A message no intent answers
-goes to the closest log when its score reaches the threshold: `threshold` when the NLU model places the message with the support
-logs, the stricter `threshold_foreign` when it finds it foreign or is unsure (a near match of a
-log still answers). Both are calibrated at train time. Otherwise the message is left
-`unanswered` for generation."""
+The action loop (bot/dialogue/loop.py) asks it about each user message before any action runs.
+A message the dialogue policies would answer keeps its intent unless a log's question matches it
+much better than the intent's own closest training example does (by the calibrated `log_margin`,
+cosine of the retrieval encoder), which catches "is there express shipping" (the express-delivery
+log) predicted as shipping_times. A message the policies leave to the default fallback goes to
+the closest log when its score reaches the threshold: `threshold` when the NLU model places the
+message with the support logs, the stricter `threshold_foreign` when it finds it foreign or is
+unsure (a near match of a log still answers). Both are calibrated at train time. Otherwise the
+message is left `unanswered` for generation."""
 
 from __future__ import annotations
 
@@ -31,13 +32,11 @@ class RetrievalPolicy:
 
     def __init__(
         self, retriever: Retriever, *, threshold: float, k: int, threshold_foreign: float | None = None,
-        answers: Callable[[Prediction], bool] | None = None,
         embed: Callable[[str], np.ndarray] | None = None,
         intents: IntentBank | None = None, log_margin: float | None = None,
     ) -> None:
         self.retriever, self.threshold, self.k = retriever, threshold, k
         self.threshold_foreign = threshold if threshold_foreign is None else threshold_foreign
-        self.answers = answers  # would the intent rules answer this prediction?
         self.embed, self.intents, self.log_margin = embed, intents, log_margin
 
     def _vector(self, prediction: Prediction) -> np.ndarray | None:
@@ -51,8 +50,10 @@ class RetrievalPolicy:
                                      vector=vector if vector is not None else prediction.embedding)
         return by_answer(hits, self.k)
 
-    def decide(self, tracker: Tracker, prediction: Prediction) -> Decision | None:
-        if self.answers is not None and self.answers(prediction):
+    def decide(self, tracker: Tracker, prediction: Prediction, *, intent_answers: bool = False) -> Decision | None:
+        """`intent_answers`: the dialogue policies have a real answer to this message (not the
+        default fallback); then only a much closer log takes it over."""
+        if intent_answers:
             return self._over_intent(tracker, prediction)
         hits = tuple(self.search(prediction))
         threshold = self.threshold_for(prediction)

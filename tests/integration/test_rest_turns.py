@@ -129,7 +129,7 @@ async def test_a_failure_inside_the_turn_apologises_flags_and_keeps_the_message(
     engine = server.app[RUNTIME].require_engine()
     original = engine.decide
 
-    def broken(*args: object) -> object:  # fault injection: the knowledge base is down
+    def broken(*args: object, **kwargs: object) -> object:  # fault injection: the knowledge base is down
         raise RuntimeError("FAISS exploded")
 
     engine.decide = broken  # type: ignore[method-assign]

@@ -31,7 +31,7 @@ def test_template_domain_loads(shop):
     assert shop.entities == ["order_number"]
     spec = shop.slots["order_number"]
     assert spec.type == "text"
-    assert spec.from_entities == ("order_number",)
+    assert [(m.type, m.entity) for m in spec.mappings] == [("from_entity", "order_number")]
     assert shop.initial_slots == {"order_number": None}
     assert shop.actions == ["action_order_status"]
     assert shop.has_action("action_order_status")
@@ -141,7 +141,7 @@ def test_response_without_text(tmp_path):
     assert domain.render("utter_picture", {}) == [{"image": "https://example.com/cat.png"}]
 
 
-def test_slots_from_entities(tmp_path):
+def test_slots_and_entity_filters(tmp_path):
     domain = Domain.load(
         write_domain(
             tmp_path,
@@ -149,6 +149,8 @@ def test_slots_from_entities(tmp_path):
             intents:
               - greet
               - inform: {use_entities: [city]}
+              - chat: {use_entities: false}
+              - ask: {ignore_entities: [city]}
             entities:
               - city
               - order_number
@@ -160,40 +162,53 @@ def test_slots_from_entities(tmp_path):
                   - type: from_entity
                     entity: city
                   - type: from_text
-              order_number:
-                type: text
-                mappings:
-                  - type: from_entity
-                    entity: order_number
               mood:
                 type: categorical
+                values: [happy, sad]
                 mappings:
                   - type: from_intent
                     intent: greet
                     value: happy
+            forms:
+              trip_form:
+                required_slots: [destination]
+            session_config:
+              session_expiration_time: 0
+              carry_over_slots_to_new_session: false
             """,
         )
     )
-    assert domain.intents == ["greet", "inform"]
-    assert domain.slots["destination"].from_entities == ("city",)
-    assert domain.slots["mood"].from_entities == ()
-    assert domain.initial_slots == {"destination": "Berlin", "order_number": None, "mood": None}
-    values = domain.slots_from_entities(
-        [
-            {"entity": "city", "value": "Paris"},
-            {"entity": "order_number", "value": "NW-10003"},
-            {"entity": "colour", "value": "red"},
-        ]
-    )
-    assert values == {"destination": "Paris", "order_number": "NW-10003"}
-    assert domain.slots_from_entities([]) == {}
-    assert domain.slots_from_entities([{"entity": "colour", "value": "red"}]) == {}
+    assert domain.intents == ["greet", "inform", "chat", "ask"]
+    assert [m.type for m in domain.slots["destination"].mappings] == ["from_entity", "from_text"]
+    assert domain.initial_slots == {"destination": "Berlin", "mood": None}
+    assert domain.intent_entities == {"greet": None, "inform": frozenset({"city"}), "chat": frozenset(),
+                                      "ask": frozenset({"order_number"})}
+    assert domain.forms["trip_form"].required_slots == ("destination",)
+    assert domain.has_action("trip_form") and domain.has_action("action_restart")
+    assert (domain.session.expiration_minutes, domain.session.carry_over_slots) == (0.0, False)
 
 
-def test_template_slots_from_entities(shop):
-    assert shop.slots_from_entities([{"entity": "order_number", "value": "NW-10001", "start": 0, "end": 8}]) == {
-        "order_number": "NW-10001"
-    }
+def test_a_rasa_2_domain_names_the_migration(tmp_path):
+    path = write_domain(tmp_path, """
+        version: "2.0"
+        intents: [greet]
+        slots:
+          cuisine: {type: text, auto_fill: true}
+        """)
+    with pytest.raises(ConfigError, match="switchboard data migrate"):
+        Domain.load(path)
+
+
+def test_a_domain_directory_and_responses_in_data_files(tmp_path):
+    (tmp_path / "domain").mkdir()
+    (tmp_path / "domain" / "intents.yml").write_text('version: "3.1"\nintents: [greet]\n', encoding="utf-8")
+    (tmp_path / "domain" / "responses.yml").write_text(
+        'version: "3.1"\nresponses:\n  utter_greet:\n  - text: hi\n', encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "more.yml").write_text(
+        'version: "3.1"\nresponses:\n  utter_bye:\n  - text: bye\n', encoding="utf-8")
+    domain = Domain.load(tmp_path)
+    assert domain.intents == ["greet"] and set(domain.responses) == {"utter_greet", "utter_bye"}
 
 
 @pytest.mark.parametrize(

@@ -90,17 +90,20 @@ def test_a_log_much_closer_than_the_intents_own_examples_answers_instead() -> No
     from bot.routes import IntentBank
 
     bank = IntentBank(["payment_methods"], np.stack([unit(0, 0, 1)]))
-    policy = RetrievalPolicy(kb(), threshold=0.7, k=2, answers=lambda p: True, intents=bank, log_margin=0.2)
+    policy = RetrievalPolicy(kb(), threshold=0.7, k=2, intents=bank, log_margin=0.2)
     tracker = Tracker("c", State(), [])
     # close to the gift-card log (0.97), far from the intent's example (0.24): the log answers
-    decision = policy.decide(tracker, placed(unit(1, 0, 0.25), for_logs=False, intent="payment_methods"))
+    decision = policy.decide(tracker, placed(unit(1, 0, 0.25), for_logs=False, intent="payment_methods"),
+                       intent_answers=True)
     assert decision is not None and decision.route == "retrieval" and decision.answer == "Yes, from 10 EUR."
     assert decision.details["over_intent"]["intent"] == "payment_methods"
     # as close to the intent's example as to the log: the intent keeps it (None: the rules decide)
-    assert policy.decide(tracker, placed(unit(1, 0, 1), for_logs=False, intent="payment_methods")) is None
+    assert policy.decide(tracker, placed(unit(1, 0, 1), for_logs=False, intent="payment_methods"),
+                       intent_answers=True) is None
     # without a calibrated margin the intent always keeps it
-    plain = RetrievalPolicy(kb(), threshold=0.7, k=2, answers=lambda p: True)
-    assert plain.decide(tracker, placed(unit(1, 0, 0.25), for_logs=False, intent="payment_methods")) is None
+    plain = RetrievalPolicy(kb(), threshold=0.7, k=2)
+    assert plain.decide(tracker, placed(unit(1, 0, 0.25), for_logs=False, intent="payment_methods"),
+                       intent_answers=True) is None
 
 
 def test_the_margin_compares_the_closest_past_question_with_the_closest_intent_example() -> None:
@@ -115,10 +118,10 @@ def test_the_margin_compares_the_closest_past_question_with_the_closest_intent_e
     vectors = np.stack([unit(1, 0, 0, 0), unit(0, 1, 0, 0), unit(0, 0, 1, 0)])
     base = KnowledgeBase.build(entries, encoder=None, data_hash="t", vectors=vectors)  # type: ignore[arg-type]
     bank = IntentBank(["shipping_times"], np.stack([unit(0, 0, 0, 1)]))
-    policy = RetrievalPolicy(base, threshold=0.55, k=2, answers=lambda p: True, intents=bank, log_margin=0.4)
+    policy = RetrievalPolicy(base, threshold=0.55, k=2, intents=bank, log_margin=0.4)
     # cosines: 0.91 with x-b, 0.27 with x-d (group 0.59), 0.32 with the intent's example
     decision = policy.decide(Tracker("c", State(), []), placed(unit(1, 0.3, 0, 0.35), for_logs=False,
-                                                              intent="shipping_times"))
+                                                              intent="shipping_times"), intent_answers=True)
     assert decision is not None and decision.route == "retrieval" and decision.answer == express
     over = decision.details["over_intent"]
     assert over["log_similarity"] - over["intent_similarity"] >= 0.4 > decision.hits[0].score - over["intent_similarity"]

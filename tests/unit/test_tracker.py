@@ -273,3 +273,14 @@ def test_a_snapshot_from_before_handoffs_loads_as_with_the_bot():
     old = State().to_json()
     del old["handoff"]
     assert State.from_json(old).handoff == {"status": "bot"}
+
+
+def test_a_new_session_resets_the_dialogue_but_not_who_has_the_conversation() -> None:
+    state = apply(State(), [{"event": "slot", "name": "order_number", "value": "NW-1"},
+                            {"event": "active_loop", "name": "return_form"},
+                            {"event": "handoff", "status": "agent", "agent": "ana"}], initial_slots={"order_number": None})
+    after = apply(state, [{"event": "session_started"}], initial_slots={"order_number": None})
+    assert after.slots == {"order_number": None} and after.active_loop is None
+    assert after.handoff["status"] == "agent" and after.paused
+    carried = apply(after, [{"event": "slot", "name": "order_number", "value": "NW-1"}])
+    assert carried.slots["order_number"] == "NW-1"

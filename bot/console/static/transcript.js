@@ -67,7 +67,12 @@ const RENDERERS = { customer: renderCustomer, bot: renderBot, agent: renderAgent
 
 /* The "why" annotation under each bot message: always visible, tolerant of absent fields, unknown keys shown generically. */
 const REASON_KEYS = ['route', 'intent', 'confidence', 'sentiment', 'retrieval', 'generation', 'escalate', 'handoff', 'error',
-  'timings_ms', 'ranking', 'wait'];
+  'timings_ms', 'ranking', 'wait', 'action', 'policy', 'policy_confidence', 'runner_up', 'source'];
+
+/** Which dialogue policy chose the action, how sure it was, and the best other action ("RulePolicy 100% · else utter_x 30%"). */
+const policyText = (r) => [`${r.action ? r.action + ' by ' : ''}${r.policy} ${pct(r.policy_confidence)}`.trim(),
+  r.runner_up && typeof r.runner_up === 'object' ? `else ${r.runner_up.action} ${pct(r.runner_up.confidence)}` : null]
+  .filter(Boolean).join(' · ');
 
 /** The runners-up of the intent ranking ("payment_methods 3% · greet 1%"), the first being the intent itself. */
 const rankingText = (ranking) => ranking.slice(1).map((r) => `${r.name} ${pct(r.confidence)}`).join(' · ');
@@ -78,6 +83,8 @@ function renderReason(r) {
     r.route && el('span', { class: `chip reason-route route-${cssName(r.route)}`, text: r.route }),
     r.intent && chip('reason-intent', 'intent', `${r.intent} ${pct(r.confidence)}`.trim()),
     sentimentEl(r.sentiment),
+    r.policy && el('span', { class: 'chip reason-policy', title: r.source || '' },
+      el('span', { class: 'k', text: 'policy' }), ' ', policyText(r)),
     r.escalate != null && chip('reason-escalate warn', 'escalate', r.escalate),
     r.handoff != null && chip('reason-handoff warn', 'handoff', r.handoff),
     r.error != null && chip('reason-error bad', 'error', r.error),

@@ -1,0 +1,165 @@
+"""Running one predicted action: a response, one of Rasa's default actions, a form, or a custom
+action (in process or on a rasa-sdk action server). The result is the events the action
+returns and the messages it says; the engine records the action and applies both."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from bot import events as ev
+from bot.actions.base import ActionRunner
+from bot.dialogue.forms import FormAction
+from bot.dialogue.slots import REQUESTED_SLOT
+from bot.dialogue.story import Event
+from bot.domain import DEFAULT_RESPONSE, Domain
+from bot.errors import ActionError, ActionRejected
+from bot.policies.base import Conversation
+from bot.tracker import State, apply, tracker_json
+
+log = logging.getLogger(__name__)
+REPLY_KEYS = ("text", "buttons", "image", "custom", "attachment")
+
+
+@dataclass
+class Outcome:
+    events: list[Event] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    rejected: bool = False
+    error: str | None = None  # a custom action that failed (the engine escalates)
+    ms: float = 0.0
+
+
+@dataclass
+class Context:
+    """The conversation an action runs in."""
+
+    conversation_id: str
+    state: State  # the stored state, before this turn
+    window: list[Event]  # the stored events the tracker loaded
+    turn: list[Event]  # this turn's events so far
+    conversation: Conversation
+    input_channel: str | None = None
+
+    @property
+    def events(self) -> list[Event]:
+        return [*self.window, *self.turn]
+
+
+class Executor:
+    def __init__(self, domain: Domain, runner: ActionRunner,
+                 render: Callable[[str, dict[str, Any], str | None], list[dict[str, Any]]] | None = None) -> None:
+        self.domain, self.runner = domain, runner
+        self.render = render or (lambda name, slots, channel: domain.render(name, slots))
+
+    def slots(self, ctx: Context, extra: Sequence[Event] = ()) -> dict[str, Any]:
+        state = apply(ctx.state, [*ctx.turn, *extra], initial_slots=self.domain.initial_slots)
+        return {**self.domain.initial_slots, **state.slots}
+
+    async def run(self, name: str, ctx: Context) -> Outcome:
+        started = time.perf_counter()
+        outcome = await self._run(name, ctx)
+        outcome.ms = round((time.perf_counter() - started) * 1000, 2)
+        return outcome
+
+    async def _run(self, name: str, ctx: Context) -> Outcome:
+        if name in self.domain.forms:
+            form = FormAction(self.domain.forms[name], known=self.domain.has_action,
+                              run=lambda action, extra: self._nested(action, ctx, extra))
+            try:
+                done = await form.run(ctx.conversation, self.slots(ctx))
+            except ActionError as exc:  # its validator or ask action failed: the engine escalates
+                return Outcome(error=str(exc))
+            return Outcome(done.events, done.messages, rejected=done.rejected)
+        default = DEFAULTS.get(name)
+        if default is not None:
+            return default(self, ctx)
+        if name in self.domain.responses:
+            return Outcome(messages=self.render(name, self.slots(ctx), ctx.input_channel))
+        return await self._custom(name, ctx)
+
+    async def _nested(self, name: str, ctx: Context, extra: Sequence[Event]) -> tuple[list[Event], list[dict[str, Any]]]:
+        """An action a form runs (its validator, an ask action), with the form's events so far."""
+        if name in self.domain.responses:
+            return [], self.render(name, self.slots(ctx, extra), ctx.input_channel)
+        inner = Context(ctx.conversation_id, ctx.state, ctx.window, [*ctx.turn, *extra], ctx.conversation,
+                        ctx.input_channel)
+        outcome = await self._custom(name, inner)
+        if outcome.error:
+            raise ActionError(outcome.error, action=name)
+        return outcome.events, outcome.messages
+
+    async def _custom(self, name: str, ctx: Context) -> Outcome:
+        state = apply(ctx.state, ctx.turn, initial_slots=self.domain.initial_slots)
+        body = tracker_json(ctx.conversation_id, state, ctx.events, initial_slots=self.domain.initial_slots)
+        try:
+            result = await self.runner.run(name, body, self.domain.as_dict())
+        except ActionRejected as exc:
+            log.info("action %s rejected: %s", name, exc)
+            return Outcome(rejected=True)
+        except ActionError as exc:
+            log.warning("action %s failed: %s", name, exc)
+            return Outcome(error=str(exc))
+        messages: list[dict[str, Any]] = []
+        slots = {**self.domain.initial_slots, **state.slots}
+        for response in result.responses:  # uttered before the action's events are applied
+            template = response.get("response") or response.get("template")
+            if template and template in self.domain.responses:
+                messages += self.render(template, slots, ctx.input_channel)
+            else:
+                messages.append({k: response[k] for k in REPLY_KEYS if response.get(k)})
+        events: list[Event] = []
+        for raw in result.events:
+            try:
+                events.append(ev.validate(raw))
+            except Exception as exc:  # a bad event from an action is dropped, loudly
+                log.error("action %s returned an invalid event %r: %s", name, raw, exc)
+        return Outcome(events, messages)
+
+
+def _say(executor: Executor, ctx: Context, name: str) -> list[dict[str, Any]]:
+    return executor.render(name, executor.slots(ctx), ctx.input_channel) if name in executor.domain.responses else []
+
+
+def _restart(executor: Executor, ctx: Context) -> Outcome:
+    return Outcome([{"event": "restart", "timestamp": time.time()}], _say(executor, ctx, "utter_restart"))
+
+
+def _back(executor: Executor, ctx: Context) -> Outcome:
+    rewind = {"event": "rewind", "timestamp": time.time()}
+    return Outcome([rewind, dict(rewind)], _say(executor, ctx, "utter_back"))
+
+
+def _fallback(executor: Executor, ctx: Context) -> Outcome:
+    return Outcome([{"event": "rewind", "timestamp": time.time()}], _say(executor, ctx, DEFAULT_RESPONSE))
+
+
+def _deactivate(executor: Executor, ctx: Context) -> Outcome:
+    return Outcome([{"event": "active_loop", "timestamp": time.time(), "name": None},
+                    ev.slot(REQUESTED_SLOT, None)])
+
+
+def _session_start(executor: Executor, ctx: Context) -> Outcome:
+    events: list[Event] = [ev.session_started()]
+    if executor.domain.session.carry_over_slots:
+        slots = executor.slots(ctx)
+        events += [ev.slot(k, v) for k, v in slots.items()
+                   if v != executor.domain.initial_slots.get(k) and k != REQUESTED_SLOT]
+    return Outcome(events)
+
+
+def _listen(executor: Executor, ctx: Context) -> Outcome:
+    return Outcome()
+
+
+DEFAULTS: dict[str, Callable[[Executor, Context], Outcome]] = {
+    "action_listen": _listen,
+    "action_restart": _restart,
+    "action_back": _back,
+    "action_default_fallback": _fallback,
+    "action_deactivate_loop": _deactivate,
+    "action_session_start": _session_start,
+    "action_extract_slots": _listen,  # run by the engine after every message
+}

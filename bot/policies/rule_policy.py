@@ -1,0 +1,185 @@
+"""Rules with Rasa's RulePolicy semantics.
+
+Each rule becomes lookup entries: the rule's states up to an action (features the rule does not
+mention are absent, so they match anything) -> that action. A rule applies when, walking back from
+now, each of its states is contained in the conversation's state; of all applicable rules the
+longest (most specific) wins. Before the rules: Rasa's default actions for `/restart`, `/back` and
+`/session_start`, then an active loop's happy path (run the form after the user speaks, listen after
+it ran) unless the loop rejected the message. No rule: the core fallback action at
+`core_fallback_threshold`, so that a more confident policy (memoization, the learned one) wins.
+
+Loop "unhappy path" entries, learned from rules and stories, say when a rule may answer inside a
+loop without handing back to the form, and when the form resumes after an interruption."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from bot.dialogue.states import (ACTION_LISTEN, RULE_SNIPPET, SHOULD_NOT_BE_SET, Featurizer, State,
+                                 active_loop_name, feature_key, key_states, prev_action_name,
+                                 states_and_actions, training_events)
+from bot.dialogue.story import StoryBlock
+from bot.policies.base import Conversation, PolicyPrediction
+
+PRIORITY = 6
+DEFAULT_ACTIONS = {"restart": "action_restart", "back": "action_back", "session_start": "action_session_start"}
+DO_NOT_PREDICT_LOOP = "do_not_predict_loop_action"
+LOOP_WAS_INTERRUPTED = "loop_was_interrupted"
+
+
+@dataclass
+class RuleLookup:
+    rules: dict[str, str] = field(default_factory=dict)  # feature key -> next action
+    unhappy: dict[str, str] = field(default_factory=dict)  # feature key -> DO_NOT_PREDICT_LOOP | LOOP_WAS_INTERRUPTED
+    sources: dict[str, str] = field(default_factory=dict)  # feature key -> "rule name (file:line)"
+    contradictions: list[str] = field(default_factory=list)
+    rule_only_slots: frozenset[str] = frozenset()
+    rule_only_loops: frozenset[str] = frozenset()
+
+
+def _slots_loops(all_states: Sequence[Sequence[State]]) -> tuple[set[str], set[str]]:
+    slots: set[str] = set()
+    loops: set[str] = set()
+    for states in all_states:
+        for state in states:
+            slots.update(state.get("slots", {}))
+            loop = active_loop_name(state)
+            if loop:
+                loops.add(loop)
+    return slots, loops
+
+
+def build_lookup(rules: Sequence[StoryBlock], stories: Sequence[StoryBlock], featurizer: Featurizer) -> RuleLookup:
+    lookup = RuleLookup()
+    rule_states: list[list[State]] = []
+    pairs: list[tuple[list[State], list[str], StoryBlock]] = []
+    for block in rules:
+        states, actions = states_and_actions(training_events(block, featurizer), featurizer, omit_unset_slots=True)
+        rule_states.append(states)
+        pairs.append((states, actions, block))
+        for i, action in enumerate(actions):
+            key = feature_key(states[: i + 1])
+            if key is None or action == RULE_SNIPPET:
+                continue
+            where = f"rule '{block.name}' ({block.source})"
+            before = lookup.rules.get(key)
+            if before is not None and before != action:
+                lookup.contradictions.append(
+                    f"{where} predicts '{action}' where {lookup.sources[key]} predicts '{before}' after the same states")
+                continue
+            lookup.rules[key] = action
+            lookup.sources.setdefault(key, where)
+    story_states: list[list[State]] = []
+    for block in stories:
+        states, actions = states_and_actions(training_events(block, featurizer), featurizer)
+        story_states.append(states)
+        pairs.append((states, actions, block))
+    for states, actions, _ in pairs:
+        for i, action in enumerate(actions):
+            _add_unhappy(lookup, states[: i + 1], action)
+    rule_slots, rule_loops = _slots_loops(rule_states)
+    story_slots, story_loops = _slots_loops(story_states)
+    lookup.rule_only_slots = frozenset(rule_slots - story_slots)
+    lookup.rule_only_loops = frozenset(rule_loops - story_loops)
+    return lookup
+
+
+def _add_unhappy(lookup: RuleLookup, states: list[State], action: str) -> None:
+    loop = active_loop_name(states[-1])
+    if not loop:
+        return
+    if len(states) == 1 or "prev_action" not in states[-2]:
+        kept = [states[-1]]
+    else:
+        kept = [{"prev_action": states[-2]["prev_action"]}, states[-1]]
+    key = feature_key(kept)
+    if key is None:
+        return
+    after_listen = prev_action_name(states[-1]) == ACTION_LISTEN
+    if after_listen and action == loop:
+        lookup.unhappy[key] = LOOP_WAS_INTERRUPTED
+    elif not after_listen and action != loop:
+        lookup.unhappy[key] = DO_NOT_PREDICT_LOOP
+
+
+def state_contains(rule_state: State, state: State) -> bool:
+    for kind, rule_sub in rule_state.items():
+        sub = state.get(kind, {})
+        for key, wanted in rule_sub.items():
+            if isinstance(wanted, list):
+                wanted = tuple(wanted)
+            have = sub.get(key)
+            if isinstance(have, list):
+                have = tuple(have)
+            if wanted == SHOULD_NOT_BE_SET:
+                if have and have != SHOULD_NOT_BE_SET:
+                    return False
+            elif wanted and have != wanted:
+                return False
+    return True
+
+
+def _applicable(key: str, states: Sequence[State]) -> bool:
+    rule = list(reversed(key_states(key)))
+    for i, state in enumerate(reversed(states)):
+        if i >= len(rule):
+            return True
+        here, there = "prev_action" in state, "prev_action" in rule[i]
+        if not here and not there:
+            continue  # both a conversation start
+        if here != there or not state_contains(rule[i], state):
+            return False
+    return True  # as Rasa: rule states before the start of the conversation are not checked
+
+
+def matching(keys: Sequence[str], states: Sequence[State]) -> list[str]:
+    return [key for key in keys if _applicable(key, states)]
+
+
+class RulePolicy:
+    name = "RulePolicy"
+    priority = PRIORITY
+
+    def __init__(self, lookup: RuleLookup, *, core_fallback_threshold: float = 0.3,
+                 core_fallback_action: str = "action_default_fallback", enable_fallback: bool = True) -> None:
+        self.lookup = lookup
+        self.fallback_threshold, self.fallback_action = core_fallback_threshold, core_fallback_action
+        self.enable_fallback = enable_fallback
+        self._rule_keys = list(lookup.rules)
+        self._unhappy_keys = list(lookup.unhappy)
+
+    def _made(self, action: str | None, source: str, *, confidence: float = 1.0, no_user: bool = False,
+              interrupted: bool = False) -> PolicyPrediction:
+        events = ({"event": "loop_interrupted", "is_interrupted": True},) if interrupted else ()
+        return PolicyPrediction(self.name, self.priority, action, confidence if action else 0.0,
+                                no_user=no_user, events=events, source=source)
+
+    def predict(self, conversation: Conversation) -> PolicyPrediction:
+        c = conversation
+        if c.latest_action == ACTION_LISTEN and c.latest_intent in DEFAULT_ACTIONS:
+            return self._made(DEFAULT_ACTIONS[c.latest_intent], f"default action for /{c.latest_intent}")
+        loop = c.active_loop
+        if loop and not c.loop_rejected:
+            if c.latest_action != loop:
+                return self._made(loop, f"active loop '{loop}'", no_user=True)
+            return self._made(ACTION_LISTEN, f"active loop '{loop}' ran: listen", no_user=True)
+        states = list(c.states)
+        keys = matching(self._rule_keys, states)
+        best = max(keys, key=len) if keys else None
+        action = self.lookup.rules.get(best) if best else None
+        interrupted = False
+        if loop:
+            unhappy = {self.lookup.unhappy[k] for k in matching(self._unhappy_keys, states)}
+            general_listen = action == ACTION_LISTEN and best is not None and not active_loop_name(key_states(best)[-1])
+            if general_listen:
+                if DO_NOT_PREDICT_LOOP not in unhappy:
+                    return self._made(loop, f"back to loop '{loop}' after {self.lookup.sources.get(best, 'a rule')}")
+                action = None
+            interrupted = LOOP_WAS_INTERRUPTED in unhappy
+        if action is not None:
+            return self._made(action, self.lookup.sources.get(best or "", "a rule"), interrupted=interrupted)
+        if self.enable_fallback:
+            return self._made(self.fallback_action, "no rule applies (core fallback)",
+                              confidence=self.fallback_threshold, interrupted=interrupted)
+        return self._made(None, "no rule applies")

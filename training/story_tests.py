@@ -1,0 +1,209 @@
+"""`switchboard test`: a project's test stories through the real NLU model and dialogue policies.
+
+As `rasa test` does it: each story is replayed with teacher forcing. Before every action of the
+story the policies predict the next action from the story so far, and the story's own action is
+then applied whatever was predicted; every user turn with text goes through the NLU model and its
+intent (and entities) must match the story's. A story passes when every prediction matches.
+Custom actions are not run (their effects are the story's `slot_was_set` steps), and when the
+policies predict an active form where the story does something else, the form's rejection is
+emulated and the policies asked again, as Rasa does, so that unhappy paths can be tested."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import yaml
+
+from bot.dialogue.model import DialogueModel
+from bot.dialogue.states import ACTION_LISTEN
+from bot.dialogue.story import Event, StoryBlock
+from bot.nlu.base import Prediction
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    kind: str  # "action" | "intent" | "entities"
+    expected: str
+    predicted: str
+    source: str  # file:line of the step
+    policy: str = ""
+    confidence: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.predicted
+
+
+@dataclass
+class StoryResult:
+    name: str
+    source: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+
+def _entities_key(entities: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(sorted([e.get("entity"), str(e.get("value")), e.get("role"), e.get("group")]
+                             for e in entities), default=str)
+
+
+def run_story(block: StoryBlock, events: Sequence[Event], *, parse: Callable[[str], Prediction],
+              model: DialogueModel, forms: frozenset[str]) -> StoryResult:
+    """Replay one test story (`events`: its training events, bot/dialogue/states.training_events)."""
+    result = StoryResult(block.name, block.source)
+    sources = {id(e): where for e, where in zip(block.events, block.step_sources)}
+    where = block.source
+    partial: list[Event] = []
+    for i, event in enumerate(events):
+        kind = event.get("event")
+        where = sources.get(id(event), where)  # implicit events (listen, entity slots) keep the last step's
+        if kind == "action":
+            expected = event.get("name") or event.get("action_text") or ""
+            if not (i == 0 and expected == ACTION_LISTEN):
+                result.checks.append(_predict(partial, expected, where, model, forms))
+        elif kind == "user" and event.get("text"):
+            gold = event.get("parse_data") or {}
+            predicted = parse(str(event["text"]))
+            intent = (gold.get("intent") or {}).get("name") or ""
+            result.checks.append(Check("intent", intent, predicted.intent, where, "nlu", round(predicted.confidence, 4)))
+            gold_entities, got = gold.get("entities") or [], list(predicted.entities)
+            if gold_entities or got:
+                result.checks.append(Check("entities", _entities_key(gold_entities), _entities_key(got), where, "nlu"))
+        partial.append(event)
+    return result
+
+
+def _predict(partial: list[Event], expected: str, where: str, model: DialogueModel, forms: frozenset[str]) -> Check:
+    best, _, conv = model.predict(partial)
+    if best.action != expected and conv.active_loop and best.action == conv.active_loop and best.action in forms:
+        partial.append({"event": "action_execution_rejected", "name": conv.active_loop})
+        best, _, _ = model.predict(partial)
+    return Check("action", expected, best.action or "", where, best.policy, round(best.confidence, 4))
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+def action_report(results: Sequence[StoryResult]) -> dict[str, Any]:
+    """Rasa's story_report.json: per action precision, recall, F1 and support, and the averages."""
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    for r in results:
+        for c in r.checks:
+            if c.kind != "action":
+                continue
+            if c.ok:
+                tp[c.expected] += 1
+            else:
+                fn[c.expected] += 1
+                fp[c.predicted] += 1
+    report: dict[str, Any] = {}
+    for name in sorted(set(tp) | set(fn) | set(fp)):
+        p = tp[name] / (tp[name] + fp[name]) if tp[name] + fp[name] else 0.0
+        rc = tp[name] / (tp[name] + fn[name]) if tp[name] + fn[name] else 0.0
+        f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
+        report[name] = {"precision": round(p, 4), "recall": round(rc, 4), "f1-score": round(f1, 4),
+                        "support": tp[name] + fn[name]}
+    total = sum(tp.values()) + sum(fn.values())
+    report["accuracy"] = round(sum(tp.values()) / total, 4) if total else 0.0
+    supported = [v for k, v in report.items() if isinstance(v, dict) and v["support"]]
+    for avg in ("macro avg", "weighted avg"):
+        weights = [1 if avg == "macro avg" else v["support"] for v in supported]
+        norm = sum(weights) or 1
+        report[avg] = {m: round(sum(w * v[m] for w, v in zip(weights, supported)) / norm, 4)
+                       for m in ("precision", "recall", "f1-score")}
+        report[avg]["support"] = total
+    return report
+
+
+def failed_stories_yaml(results: Sequence[StoryResult]) -> str:
+    """The failed stories in Rasa's test-story format, each wrong step with what was predicted."""
+    stories = []
+    for r in results:
+        if r.passed:
+            continue
+        steps = []
+        for c in r.checks:
+            if c.kind == "action":
+                line = {"action": c.expected}
+            elif c.kind == "intent":
+                line = {"intent": c.expected}
+            else:
+                continue
+            if not c.ok:
+                line["predicted"] = f"{c.predicted} ({c.policy} {c.confidence:.2f}) at {c.source}"
+            steps.append(line)
+        entity_failures = [c for c in r.failures if c.kind == "entities"]
+        story: dict[str, Any] = {"story": r.name, "source": r.source, "steps": steps}
+        if entity_failures:
+            story["entity_mismatches"] = [{"at": c.source, "expected": c.expected, "predicted": c.predicted}
+                                          for c in entity_failures]
+        stories.append(story)
+    return yaml.safe_dump({"version": "3.1", "stories": stories}, sort_keys=False, allow_unicode=True)
+
+
+def write_results(results: Sequence[StoryResult], out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    report = action_report(results)
+    passed = sum(r.passed for r in results)
+    summary = {"stories": len(results), "passed": passed, "failed": len(results) - passed,
+               "failed_stories": [{"story": r.name, "source": r.source,
+                                   "failures": [asdict(c) for c in r.failures]} for r in results if not r.passed]}
+    (out / "story_report.json").write_text(json.dumps({**report, "conversation_summary": summary}, indent=2) + "\n")
+    (out / "failed_test_stories.yml").write_text(failed_stories_yaml(results))
+    return summary
+
+
+def run_test_stories(settings: "Settings", *, stories: Sequence[Path] | None = None, out: Path) -> dict[str, Any]:
+    """Load the trained bot (in a throwaway database), replay the test stories, write the reports."""
+    import asyncio
+    import dataclasses
+    import tempfile
+
+    from bot.dialogue.model import load_test_stories, slot_types_of
+    from bot.dialogue.states import training_events
+    from bot.dialogue.stories import read_files
+    from bot.errors import ConfigError
+    from bot.runtime import Runtime
+
+    async def run(database: str) -> list[StoryResult]:
+        runtime = Runtime.create(dataclasses.replace(settings, database_url=database, lock_store_url=None,
+                                                     generator=None))
+        await runtime.start()
+        try:
+            engine = runtime.require_engine()
+            model = runtime.dialogue
+            if stories:
+                blocks, findings = read_files(stories, "test", root=settings.project, slots=slot_types_of(runtime.domain))
+            else:
+                blocks, findings = load_test_stories(settings.project, runtime.domain)
+            errors = [f.line() for f in findings if f.level == "error"]
+            if errors:
+                raise ConfigError("the test stories cannot be read:\n" + "\n".join(errors))
+            if not blocks:
+                raise ConfigError(f"no test stories in {settings.project / 'tests'} (test_*.yml with `stories:`)")
+            forms = frozenset(runtime.domain.forms)
+            return [run_story(b, training_events(b, model.featurizer), parse=engine.predict_now, model=model,
+                              forms=forms) for b in blocks]
+        finally:
+            await runtime.close()
+
+    with tempfile.TemporaryDirectory(prefix="switchboard-test-") as tmp:
+        results = asyncio.run(run(f"sqlite+aiosqlite:///{Path(tmp) / 'test.db'}"))
+    summary = write_results(results, out)
+    summary["out"] = str(out)
+    return summary
