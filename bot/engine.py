@@ -136,6 +136,7 @@ class Engine:
             if not new or new[-1].get("event") != "action" or new[-1].get("name") != ACTION_LISTEN:
                 new.append(ev.action(ACTION_LISTEN))
             reason["timings_ms"]["turn"] = round((time.perf_counter() - started) * 1000, 2)
+            _in_order(new)
             await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
             return TurnResult(replies, new, decision)
 
@@ -148,8 +149,9 @@ class Engine:
         """Rasa's action_session_start: a new session, the slots carried over when configured."""
         ctx = Context(tracker.conversation_id, tracker.state, tracker.recent_events, [],
                       self.dialogue.conversation([]), message.input_channel)
+        started = ev.action("action_session_start")  # made first: the events stay in time order
         outcome = await self.executor.run("action_session_start", ctx)
-        return [ev.action("action_session_start"), *outcome.events, ev.action(ACTION_LISTEN)]
+        return [started, *outcome.events, ev.action(ACTION_LISTEN)]
 
     async def _respond(
         self, message: UserMessage, tracker: Tracker, new: list[dict[str, Any]]
@@ -237,3 +239,10 @@ class Engine:
             out.append(message)
         return out
 
+
+def _in_order(events: list[dict[str, Any]]) -> None:
+    """Stored order is time order: an action's events are made while it runs, its messages after,
+    and they are stored messages first; a timestamp older than the event before it is lifted."""
+    for before, event in zip(events, events[1:]):
+        if (event.get("timestamp") or 0) < (before.get("timestamp") or 0):
+            event["timestamp"] = before["timestamp"]

@@ -96,6 +96,7 @@ class Turn:
             if action == ACTION_LISTEN:
                 self.new.append(ev.action(ACTION_LISTEN, policy=best.policy, confidence=best.confidence))
                 break
+            recorded = ev.action(action, policy=best.policy, confidence=best.confidence)  # before its events
             outcome = await e.executor.run(action, self._context(conv))
             if outcome.rejected:
                 self.new.append({"event": "action_execution_rejected", "timestamp": time.time(), "name": action,
@@ -103,7 +104,7 @@ class Turn:
                 continue
             reason = self._action_reason(best, action, fallback, outcome.ms)
             self.new += [dict(event) for event in best.events]
-            self.new.append(ev.action(action, policy=best.policy, confidence=best.confidence))
+            self.new.append(recorded)
             self.replies += e._say(outcome.messages, self.new, reason)
             self.new += outcome.events
             acted = True
@@ -185,8 +186,9 @@ class Turn:
         name = ask_action(form, str(slot), e.domain.has_action) if slot else None
         if name is None:
             return
+        recorded = ev.action(name, policy="loop", confidence=1.0)
         outcome = await e.executor.run(name, self._context(_conversation(self._events(), e.dialogue.featurizer)))
-        self.new.append(ev.action(name, policy="loop", confidence=1.0))
+        self.new.append(recorded)
         self.replies += e._say(outcome.messages, self.new, {**reason, "action": name, "reask": form})
         self.new += outcome.events
 

@@ -165,3 +165,10 @@ def _aged(load: Any, sender: str, last: float) -> Any:
             tracker.state.latest_event_time = last
         return tracker
     return aged
+
+
+async def test_events_are_stored_in_time_order(engine: Engine) -> None:
+    await say(engine, "/ask_joke")
+    await say(engine, '/order_status{"order_number": "NW-10001"}')
+    stamps = [e["timestamp"] for e in await events(engine)]
+    assert stamps == sorted(stamps)
