@@ -57,6 +57,7 @@ bench: train
 	$(BIN)/python bench/generation.py --out bench/results
 	$(BIN)/python bench/answer_quality.py --out bench/results
 	$(BIN)/python bench/console_bench.py --project $(SHOP) --out bench/results
+	$(BIN)/python bench/dialogue_bench.py --out bench/results
 
 # The 100,000-entry knowledge index (about 13 minutes on 2 cores, most of it embedding).
 bench-scale: install

@@ -161,19 +161,22 @@ def main() -> int:
         parser.add_argument(flag, type=int, default=number)
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
     parser.add_argument("--database-url", default=None, help="the tracker store (default: a fresh SQLite file)")
+    parser.add_argument("--tree", default=str(REPO), help="the source tree the server runs from (default: this one)")
     args = parser.parse_args()
+    tree = Path(args.tree).resolve()
     project = Path(args.project)
     args.project = str((project if project.exists() or project.is_absolute() else REPO / project).resolve())
     port = args.port or free_port()
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
         env = dict(os.environ,
                    SWITCHBOARD_DATABASE_URL=args.database_url or f"sqlite+aiosqlite:///{tmp}/bot.db",
-                   SHOP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp}/shop.db")
+                   SHOP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp}/shop.db",
+                   PYTHONPATH=str(tree))
         log_path = Path(tmp) / "server.log"
         with log_path.open("wb") as log:
             server = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "--project", args.project, "run", "--host", "127.0.0.1",
-                 "--port", str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+                 "--port", str(port)], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
                 raw = asyncio.run(asyncio.wait_for(drive(args, f"http://127.0.0.1:{port}", server), RUN_LIMIT_S))
             except BaseException:

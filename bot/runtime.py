@@ -63,7 +63,7 @@ class Runtime:
         return cls(
             settings=settings,
             domain=domain,
-            dialogue=DialogueModel.load(settings.project, domain),
+            dialogue=DialogueModel.load(settings.project, domain, settings.models_dir),
             store=SQLTrackerStore(settings.database_url),
             actions=create_runner(settings),
             encoder=Encoder(threads=settings.torch_threads),

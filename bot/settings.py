@@ -109,6 +109,10 @@ class Settings:
         return self.models_dir / "knowledge"
 
     @property
+    def dialogue_model_dir(self) -> Path:
+        return self.models_dir / "dialogue"
+
+    @property
     def domain_file(self) -> Path:
         return self.project / "domain.yml"
 

@@ -191,7 +191,7 @@ def calibrate(index: "KnowledgeBase", vectors: "np.ndarray") -> tuple[float, flo
 
 
 def train_project(settings: Settings, *, force: bool = False, progress: bool = True) -> list[StepReport]:
-    """The NLU model, the retrieval encoder, the knowledge index, then the routes' calibration
+    """The NLU model, the retrieval encoder, the knowledge index, the learned dialogue policy, then the routes' calibration
     (each step skipped when its inputs are unchanged; the foreign text is read when a step needs it)."""
     encoder = Encoder(threads=settings.torch_threads)
     cache: list["ForeignText"] = []
@@ -201,10 +201,12 @@ def train_project(settings: Settings, *, force: bool = False, progress: bool = T
             cache.append(load_project_foreign(settings, encoder))
         return cache[0]
 
+    from training.dialogue_policy import train_dialogue_step
     from training.retrieval_encoder import retrieval_encoder_step
     from training.routes import calibrate_step
 
     nlu = train_nlu_step(settings, foreign, force=force, progress=progress)
     tuned, retrieval = retrieval_encoder_step(settings, force=force)
     index = build_index_step(settings, retrieval, force=force)
-    return [nlu, tuned, index, calibrate_step(settings, retrieval, foreign, force=force)]
+    dialogue = train_dialogue_step(settings, force=force)
+    return [nlu, tuned, index, dialogue, calibrate_step(settings, retrieval, foreign, force=force)]

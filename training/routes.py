@@ -242,7 +242,7 @@ def calibrate_step(settings: "Settings", encoder: "Encoder", foreign: "Callable[
     outside = foreign()
     examples, dev = nlu_examples(s, outside)
     domain = Domain.load(s.project)
-    dialogue = DialogueModel.load(s.project, domain)
+    dialogue = DialogueModel.load(s.project, domain, s.models_dir)
     answerable = frozenset(i for i in domain.intents if dialogue.answers_fresh(i))
     classifier = TransformerClassifier(s.nlu_model_dir, threads=s.torch_threads, quantize=s.nlu_quantize)
     knowledge = KnowledgeBase.load(s.knowledge_dir, encoder) if (s.knowledge_dir / "manifest.json").exists() else None

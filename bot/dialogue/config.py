@@ -18,10 +18,7 @@ from bot.dialogue.yaml_lines import Finding, LinedYaml, read_yaml
 Status = Literal["used", "replaced", "missing", "unknown"]
 _MODEL = ("Switchboard's fine-tuned transformer (intent, out of scope and sentiment in one pass) takes this "
           "component's place; entities come from the project's `regex:` entries until its entity head lands")
-_POLICY = ("not available yet: the rules and memoization decide, and a conversation no rule or story "
-           "covers gets the core fallback")
 _HONOURED = "Switchboard honours it"
-
 
 @dataclass(frozen=True)
 class Support:
@@ -53,7 +50,9 @@ KNOWN: dict[str, Support] = {
     "RegexEntityExtractor": Support("used", _HONOURED),
     "EntitySynonymMapper": Support("used", _HONOURED),
     "RegexFeaturizer": Support("used", _HONOURED),
-    "TEDPolicy": Support("missing", _POLICY),
+    "TEDPolicy": Support("replaced", "Switchboard's learned policy (an MLP over the last max_history states, "
+                                     "trained by `switchboard train`) takes its place; of its settings only "
+                                     "max_history is read"),
     "UnexpecTEDIntentPolicy": Support("missing", "not available yet: action_unlikely_intent is never predicted"),
     "MemoizationPolicy": Support("used", _HONOURED),
     "AugmentedMemoizationPolicy": Support("used", _HONOURED),

@@ -11,8 +11,9 @@ a new session starts from the empty state that `conversation_start` rules descri
 
 The same code reads a live conversation and a story: `training_events` turns a StoryBlock into the
 events Rasa's story graph would generate (an `action_listen` before each user turn, the slots the
-message's entities fill, a final `action_listen`; for rules a leading `...` snippet action unless
-`conversation_start`, and "must not be set" markers for `slot_was_set: null` / `active_loop: null`)."""
+message's entities fill, the `restart` that `action_restart` applies, a final `action_listen`; for
+rules a leading `...` snippet action unless `conversation_start`, and "must not be set" markers
+for `slot_was_set: null` / `active_loop: null`)."""
 
 from __future__ import annotations
 
@@ -160,8 +161,25 @@ def training_events(block: StoryBlock, featurizer: Featurizer) -> list[Event]:
         elif rule and event.get("event") == "active_loop" and event.get("name") is None:
             event = {**event, "name": SHOULD_NOT_BE_SET}
         out.append(event)
+        if event.get("event") == "action" and event.get("name") == "action_restart":
+            out.append({"event": "restart"})  # the default action's own event, which a story does not list
     if (not rule or block.wait_for_user_input) and (not out or out[-1].get("name") != ACTION_LISTEN):
         out.append({"event": "action", "name": ACTION_LISTEN})
+    return out
+
+
+def strip_rule_only(state: State, rule_only_slots: frozenset[str], rule_only_loops: frozenset[str]) -> State:
+    """`state` without the slots and loops that only rules use (Rasa leaves them out of the
+    states its story policies learn from)."""
+    if not rule_only_slots and not rule_only_loops:
+        return state
+    out = {k: dict(v) for k, v in state.items()}
+    for slot in rule_only_slots:
+        out.get("slots", {}).pop(slot, None)
+    if out.get("slots") == {}:
+        del out["slots"]
+    if out.get("active_loop", {}).get("name") in rule_only_loops:
+        del out["active_loop"]
     return out
 
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from bot.dialogue.states import Featurizer, State, states_and_actions, training_events
+from bot.dialogue.states import Featurizer, State, states_and_actions, strip_rule_only, training_events
 from bot.dialogue.story import Event, StoryBlock
 from bot.policies.base import Conversation, PolicyPrediction
 
@@ -25,19 +25,6 @@ class StoryLookup:
     actions: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     conflicts: list[str] = field(default_factory=list)
-
-
-def _strip(state: State, rule_only_slots: frozenset[str], rule_only_loops: frozenset[str]) -> State:
-    if not rule_only_slots and not rule_only_loops:
-        return state
-    out = {k: dict(v) for k, v in state.items()}
-    for slot in rule_only_slots:
-        out.get("slots", {}).pop(slot, None)
-    if out.get("slots") == {}:
-        del out["slots"]
-    if out.get("active_loop", {}).get("name") in rule_only_loops:
-        del out["active_loop"]
-    return out
 
 
 def _key(states: Sequence[State], max_history: int | None) -> str:
@@ -52,7 +39,7 @@ def build_lookup(stories: Sequence[StoryBlock], featurizer: Featurizer, *, max_h
     dropped: set[str] = set()
     for block in stories:
         states, actions = states_and_actions(training_events(block, featurizer), featurizer)
-        states = [_strip(s, rule_only_slots, rule_only_loops) for s in states]
+        states = [strip_rule_only(s, rule_only_slots, rule_only_loops) for s in states]
         for i, action in enumerate(actions):
             key = _key(states[: i + 1], max_history)
             if key in dropped:
@@ -83,7 +70,7 @@ class MemoizationPolicy:
 
     def _states(self, events: Sequence[Event]) -> list[State]:
         states, _ = states_and_actions(events, self.featurizer)
-        return [_strip(s, self.rule_only_slots, self.rule_only_loops) for s in states]
+        return [strip_rule_only(s, self.rule_only_slots, self.rule_only_loops) for s in states]
 
     def _recall(self, states: Sequence[State]) -> tuple[str, str] | None:
         key = _key(states, self.max_history)
@@ -91,7 +78,7 @@ class MemoizationPolicy:
         return (action, self.lookup.sources[key]) if action is not None else None
 
     def predict(self, conversation: Conversation) -> PolicyPrediction:
-        states = [_strip(s, self.rule_only_slots, self.rule_only_loops) for s in conversation.states]
+        states = [strip_rule_only(s, self.rule_only_slots, self.rule_only_loops) for s in conversation.states]
         found = self._recall(states)
         if found is None and self.augmented:
             found = self._recall_truncated(list(conversation.events), states)

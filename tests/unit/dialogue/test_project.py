@@ -274,7 +274,8 @@ def test_config_records_components_settings_and_support(tmp_path: Path) -> None:
     assert config.fallback_threshold == 0.7 and config.ambiguity_threshold == 0.1
     assert config.memoization is not None and config.memoization.augmented and config.memoization.max_history == 4
     assert config.ted is not None and (config.ted.max_history, config.ted.epochs) == (None, 1)
-    assert config.component("TEDPolicy").support.status == "missing"  # type: ignore[union-attr]
+    ted = config.component("TEDPolicy")
+    assert ted is not None and ted.support.status == "replaced" and "learned policy" in ted.support.note
     rule = config.rule_policy
     assert rule is not None and rule.core_fallback_threshold == 0.4 and rule.restrict_rules is False
     assert rule.core_fallback_action_name == "action_default_fallback" and rule.enable_fallback_prediction
@@ -315,7 +316,7 @@ def test_every_rasa_36_component_and_policy_is_known(tmp_path: Path) -> None:
     write(tmp_path, {"config.yml": f"language: en\npipeline:\n{pipeline}policies:\n{policies}"})
     config = read_config(tmp_path)
     missing = {c.name for c in (*config.pipeline, *config.policies) if c.support.status == "missing"}
-    assert missing == {"FallbackClassifier", "DucklingEntityExtractor", "TEDPolicy", "UnexpecTEDIntentPolicy"}
+    assert missing == {"FallbackClassifier", "DucklingEntityExtractor", "UnexpecTEDIntentPolicy"}
     assert sorted(f.message.split("'")[1] for f in config.findings) == sorted(missing)  # each named, as not supported
     assert all(c.support.status in ("used", "replaced", "missing") for c in (*config.pipeline, *config.policies))
     used = {c.name for c in (*config.pipeline, *config.policies) if c.support.status == "used"}
@@ -330,8 +331,7 @@ def test_example_configs(shared_data: Path) -> None:
     init = read_config(examples / "rasa-init-3.6.21")
     assert init.autoconfigured == ("pipeline", "policies") and init.findings == ()
     demo = read_config(examples / "financial-demo")
-    assert {f.message.split("'")[1] for f in demo.findings} == {"FallbackClassifier", "DucklingEntityExtractor",
-                                                                 "TEDPolicy"}
+    assert {f.message.split("'")[1] for f in demo.findings} == {"FallbackClassifier", "DucklingEntityExtractor"}
     assert demo.fallback_threshold == 0.7
     assert demo.rule_policy is not None and demo.rule_policy.core_fallback_threshold == 0.4
     assert demo.ted is not None and demo.ted.epochs == 40
