@@ -13,6 +13,8 @@ from bot.errors import ConfigError
 from bot.settings import read_yaml
 
 FALLBACK_INTENT = "nlu_fallback"
+# Rasa's default intents: every domain has them (`/restart`, `/back`, `/session_start` run default actions)
+DEFAULT_INTENTS = frozenset({"restart", "back", "out_of_scope", "session_start", FALLBACK_INTENT})
 # The NLU model's label for the support logs' questions: not an intent of the domain (never in
 # /model/parse), it tells "a question the logs answer" apart from "foreign" (nlu_fallback).
 KNOWLEDGE_LABEL = "_support_logs"

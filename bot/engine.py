@@ -15,7 +15,7 @@ from bot.dialogue.executor import Context, Executor
 from bot.dialogue.loop import Turn, extract, turn_events
 from bot.dialogue.model import DialogueModel
 from bot.dialogue.states import ACTION_LISTEN
-from bot.domain import DEFAULT_RESPONSE, FALLBACK_INTENT, Domain
+from bot.domain import DEFAULT_INTENTS, DEFAULT_RESPONSE, FALLBACK_INTENT, Domain
 from bot.nlu.base import Classifier, Prediction
 from bot.nlu.batcher import MicroBatcher
 from bot.nlu.payload import parse_payload
@@ -69,6 +69,7 @@ class Engine:
         self.retrieval, self.nlu_threshold = retrieval, nlu_threshold
         self.generation = generation  # async: tries questions the sync policies left unanswered
         self.handoff = handoff  # when to hand the conversation to a person
+        self._payload_intents = [*domain.intents, *sorted(DEFAULT_INTENTS - set(domain.intents))]
         self.store, self.locks, self.actions, self.window = store, locks, actions, history_window
         self.executor = Executor(domain, actions)
         self.batcher = MicroBatcher(classifier, max_batch=max_batch)
@@ -83,12 +84,12 @@ class Engine:
 
     def predict_now(self, text: str) -> Prediction:
         """Classify one message in the calling thread (evaluation, scripts)."""
-        payload = parse_payload(text, self.domain.intents)
+        payload = parse_payload(text, self._payload_intents)
         return payload if payload is not None else self._threshold(self.classifier.predict([text])[0])
 
     async def parse(self, text: str) -> Prediction:
         """Classify one message; concurrent turns share a forward pass (micro-batching)."""
-        payload = parse_payload(text, self.domain.intents)
+        payload = parse_payload(text, self._payload_intents)
         return payload if payload is not None else self._threshold(await self.batcher.predict(text))
 
     def decide(self, tracker: Tracker, prediction: Prediction, *, intent_answers: bool) -> Decision | None:
@@ -187,6 +188,10 @@ class Engine:
                    if state.handoff.get("status") == "pending"]
         pickups = take_times(await self.store.recent_events_of_type("handoff", limit=200))
         ahead, minutes = estimate_wait(conversation_id, waiting, pickups, self.handoff.settings.typical_wait_minutes)
+        loop = apply(tracker.state, new, initial_slots=self.domain.initial_slots).active_loop
+        if loop in self.domain.forms:  # a person takes over: the form ends, what it collected stays
+            new += [{"event": "active_loop", "timestamp": time.time(), "name": None},
+                    {"event": "slot", "timestamp": time.time(), "name": "requested_slot", "value": None}]
         new.append(ev.handoff("pending", trigger=trigger))
         reason["handoff"] = trigger
         reason["wait"] = {"ahead": ahead, "minutes": minutes}

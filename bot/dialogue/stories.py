@@ -28,6 +28,7 @@ from bot.dialogue.checkpoints import Segment, link
 from bot.dialogue.project import check_version
 from bot.dialogue.story import Event, Kind, StoryBlock
 from bot.dialogue.yaml_lines import Finding, Level, LinedYaml, read_yaml
+from bot.nlu.payload import payload_entities
 
 MAX_VARIANTS = 256  # blocks one story's `or:` steps may make
 USER_KEYS = frozenset({"intent", "user", "entities"})
@@ -203,6 +204,8 @@ class _Reader:
             text, entities, problems = parse_annotated(raw.strip())
             for message in problems:
                 self.problem("error", at, message)
+            if text.startswith("/") and not entities:  # a payload's entities are the message's, as Rasa reads them
+                entities = payload_entities(text)
             if "entities" in step:
                 self.problem("warning", at, "`entities:` is ignored next to `user:`, as Rasa ignores it: annotate "
                              "the text instead, e.g. [Berlin](city)")

@@ -26,13 +26,13 @@ from bot.dialogue.project import (
 )
 from bot.dialogue.stories import read_segments, slot_types
 from bot.dialogue.story import Event, Kind, StoryBlock
+from bot.domain import DEFAULT_INTENTS
 
 DEFAULT_ACTIONS = frozenset({
     "action_listen", "action_restart", "action_session_start", "action_default_fallback", "action_deactivate_loop",
     "action_revert_fallback_events", "action_default_ask_affirmation", "action_default_ask_rephrase",
     "action_two_stage_fallback", "action_back", "action_unlikely_intent", "action_extract_slots",
 })
-DEFAULT_INTENTS = frozenset({"restart", "back", "out_of_scope", "session_start", "nlu_fallback"})
 KNOWLEDGE_SLOTS = ("knowledge_base_listed_objects", "knowledge_base_last_object", "knowledge_base_last_object_type")
 # responses Rasa's default actions utter themselves (so no story needs to name them)
 # said by Rasa's default actions, or by Switchboard itself (handoff, the console, the generator)
@@ -188,7 +188,8 @@ def _contradictions(rules: Sequence[StoryBlock], out: list[Finding]) -> None:
             elif kind == "action":
                 action = event.get("name") or f"bot: {event.get('action_text')}"
                 at = rule.step_sources[index] if index < len(rule.step_sources) else rule.source
-                predictions.append(((base, *tokens, frozenset(facts)), action, at))
+                if tokens or rule.conversation_start:  # a rule's opening action is a condition, not a prediction
+                    predictions.append(((base, *tokens, frozenset(facts)), action, at))
                 tokens += [frozenset(facts), ("action", action)]
                 facts = set()
             else:

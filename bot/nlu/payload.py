@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 from bot.domain import FALLBACK_INTENT
 from bot.nlu.base import Prediction
 
 _PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z0-9_.\-]+)(?P<json>\{.*\})?\s*$", re.DOTALL)
+
+
+def payload_entities(text: str) -> list[dict[str, Any]]:
+    """The entities of a payload (`/inform{"size": "M"}`); none when it has no readable JSON object."""
+    match = _PAYLOAD.match(text.strip())
+    if not match or not match.group("json"):
+        return []
+    try:
+        values = json.loads(match.group("json"))
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(values, dict):
+        return []
+    return [{"entity": str(k), "value": v, "extractor": "payload"} for k, v in values.items()]
 
 
 def parse_payload(text: str, intents: Sequence[str]) -> Prediction | None:

@@ -112,3 +112,48 @@ async def _session_of(server: Server) -> str:
     ids = await server.app[RUNTIME].store.conversation_ids()
     assert len(ids) == 1, ids
     return ids[0]
+
+
+async def test_a_return_through_the_form_in_the_widget(server: Server) -> None:
+    """The return form walked as a customer walks it: typed answers and tapped quick replies."""
+    if not CHROMIUM.exists():
+        missing("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.async_api import async_playwright, expect
+
+    from actions.orders_db import returns_of
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1100, "height": 760})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(server.base + "/")
+            await page.get_by_role("button", name="Open chat: Northwind Goods").click()
+            box = page.get_by_role("textbox", name="Message")
+            log = page.get_by_role("log", name="Conversation")
+            bot = log.locator("li.msg.bot")
+            await expect(bot.first).to_contain_text("Northwind", timeout=TURN_MS)
+
+            async def shows(text: str) -> None:
+                await expect(bot.filter(has_text=text).last).to_be_visible(timeout=TURN_MS)
+
+            async def type_in(text: str, answer: str) -> None:
+                await box.fill(text)
+                await page.keyboard.press("Enter")
+                await shows(answer)
+
+            await type_in("I'd like to return an item", "Shall I start a return?")
+            await log.get_by_role("button", name="Start a return").click()
+            await shows("What's the order number?")
+            await type_in("NW-10003", "Which item from order NW-10003")
+            await type_in("the blue mug", "Why are you returning the blue mug?")
+            await log.get_by_role("button", name="It arrived damaged or faulty").click()
+            await shows("Shall I open the return?")
+            await log.get_by_role("button", name="Yes, open it").click()
+            await shows("Return RT-")
+            assert not errors, errors
+        finally:
+            await browser.close()
+    (stored,) = await returns_of("NW-10003")
+    assert (stored["item"], stored["reason"]) == ("the blue mug", "damaged")

@@ -448,3 +448,21 @@ def test_formbot_rasa_2_stories_and_rules(shared_data: Path) -> None:
     assert submit.condition == ({"event": "active_loop", "name": "restaurant_form"},)
     tests, found = read_blocks(project / "tests" / "test_stories.yml", "test", root=project)
     assert len(tests) == 3 and all(f.level == "warning" for f in found)
+
+
+def test_a_payload_user_text_carries_its_entities(tmp_path: Path) -> None:
+    path = write(tmp_path, "tests/test_stories.yml", """
+        stories:
+        - story: a tapped button
+          steps:
+          - user: '/inform{"size": "M", "count": 2}'
+            intent: inform
+          - action: utter_ok
+          - user: /inform{not json}
+            intent: inform
+        """)
+    blocks, findings = read_blocks(path, None, root=tmp_path)
+    assert findings == []
+    entities = [e["parse_data"]["entities"] for e in blocks[0].events if e["event"] == "user"]
+    assert entities == [[{"entity": "size", "value": "M", "extractor": "payload"},
+                         {"entity": "count", "value": 2, "extractor": "payload"}], []]

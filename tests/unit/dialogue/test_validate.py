@@ -336,3 +336,21 @@ def test_formbot_rasa_2_project(shared_data: Path) -> None:
     assert any("`auto_fill`" in line for line in lines)
     assert any("form 'restaurant_form' maps its slots under `required_slots` (Rasa 2)" in line for line in lines)
     assert all(re.match(r"^(error|warning) [\w./-]+(:\d+)?: ", line) for line in lines)
+
+
+def test_rules_opening_with_different_actions_do_not_contradict(tmp_path: Path) -> None:
+    """A rule's opening action is what must have happened, not a prediction (as the rule lookup reads it)."""
+    root = project(tmp_path)
+    append(root, "data/rules.yml", """
+        - rule: yes after the greeting
+          steps:
+          - action: utter_greet
+          - intent: greet
+          - action: utter_default
+        - rule: yes after the order check
+          steps:
+          - action: action_check_order
+          - intent: greet
+          - action: utter_greet
+        """)
+    assert [f.line() for f in validate_project(root).errors] == []
