@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ DEFAULT_INTENTS = frozenset({"restart", "back", "out_of_scope", "session_start",
 # /model/parse), it tells "a question the logs answer" apart from "foreign" (nlu_fallback).
 KNOWLEDGE_LABEL = "_support_logs"
 DEFAULT_RESPONSE = "utter_default"
-_SLOT_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 DEFAULT_ACTIONS = frozenset({
@@ -115,20 +113,28 @@ class Domain:
     def has_action(self, name: str) -> bool:
         return name in self.responses or name in self.actions or name in self.forms or name in DEFAULT_ACTIONS
 
-    def render(self, name: str, slots: dict[str, Any], rng: random.Random | None = None) -> list[dict[str, Any]]:
-        """One variant of response `name` as bot messages, slots filled in, blank lines split."""
+    def render(self, name: str, slots: dict[str, Any], rng: random.Random | None = None,
+               channel: str | None = None) -> list[dict[str, Any]]:
+        """One variant of response `name` for `channel` as bot messages: chosen and filled in as
+        Rasa does (bot/dialogue/responses.py), its text split at blank lines (buttons and images
+        go with the last part, as Rasa does); no message when no variant's condition holds."""
+        from bot.dialogue.responses import choose
+
         variants = self.responses.get(name)
         if not variants:
             raise ConfigError(f"the domain has no response {name!r}")
-        variant = (rng or random).choice(variants)
-        text = variant.get("text")
-        extras = {k: v for k, v in variant.items() if k in ("buttons", "image", "custom", "attachment") and v}
+        values = {**{slot: None for slot in self.slots}, **slots}
+        variant = choose(variants, values, channel, rng)
+        if variant is None:
+            return []
+        text = variant.pop("text", None)
+        extras = {k: v for k, v in variant.items() if v}
         if text is None:
-            return [dict(extras)]
-        text = _SLOT_REF.sub(lambda m: str(slots.get(m.group(1), m.group(0))), text)
+            return [extras] if extras else []
+        text = str(text)
         parts = [p.strip() for p in text.split("\n\n") if p.strip()] or [text]
         messages: list[dict[str, Any]] = [{"text": p} for p in parts]
-        messages[-1].update(extras)  # buttons and images go with the last part, as Rasa does
+        messages[-1].update(extras)
         return messages
 
     def as_dict(self) -> dict[str, Any]:

@@ -26,14 +26,16 @@ def shop() -> Domain:
 
 
 def test_template_domain_loads(shop):
-    assert len(shop.intents) == 17
-    assert {"greet", "order_status", "ask_human", "deny"} <= set(shop.intents)
-    assert shop.entities == ["order_number"]
+    assert len(shop.intents) == 19
+    assert {"greet", "order_status", "ask_human", "deny", "start_return", "inform"} <= set(shop.intents)
+    assert shop.entities == ["order_number", "return_reason"]
     spec = shop.slots["order_number"]
     assert spec.type == "text"
-    assert [(m.type, m.entity) for m in spec.mappings] == [("from_entity", "order_number")]
-    assert shop.initial_slots == {"order_number": None}
-    assert shop.actions == ["action_order_status"]
+    assert [(m.type, m.entity) for m in spec.mappings] == [("from_entity", "order_number"), ("from_text", None)]
+    assert shop.initial_slots["order_number"] is None and shop.initial_slots["cancel_offered"] is False
+    assert list(shop.forms) == ["return_form"]
+    assert shop.actions == ["action_order_status", "action_cancel_order", "action_confirm_cancel",
+                            "validate_return_form", "action_submit_return"]
     assert shop.has_action("action_order_status")
     assert shop.has_action("utter_greet")
     assert not shop.has_action("utter_nonexistent")
@@ -46,7 +48,7 @@ def test_render_splits_on_blank_lines(shop):
     assert messages[0]["text"].startswith("You can return most items within 30 days")
     assert messages[1]["text"].startswith("Once the parcel reaches our warehouse")
     assert all("\n\n" not in m["text"] for m in messages)
-    assert all(set(m) == {"text"} for m in messages)
+    assert set(messages[0]) == {"text"} and set(messages[1]) == {"text", "buttons"}  # buttons go last
 
 
 def test_render_keeps_buttons(shop):
@@ -73,12 +75,16 @@ def test_render_interpolates_slots(tmp_path):
             """
             responses:
               utter_status:
-                - text: "Order {order_number} for {name} is on its way. {unknown} stays."
+                - text: "Order {order_number} for {name} is on its way."
+              utter_unknown:
+                - text: "Order {order_number}: {unknown} stays, and so does the rest."
             """,
         )
     )
     (message,) = domain.render("utter_status", {"order_number": "NW-10002", "name": "Ben"})
-    assert message == {"text": "Order NW-10002 for Ben is on its way. {unknown} stays."}
+    assert message == {"text": "Order NW-10002 for Ben is on its way."}
+    (kept,) = domain.render("utter_unknown", {"order_number": "NW-10002"})  # as Rasa: one unknown key, no filling
+    assert kept == {"text": "Order {order_number}: {unknown} stays, and so does the rest."}
     (numeric,) = domain.render("utter_status", {"order_number": 7, "name": "Ann"})
     assert numeric["text"].startswith("Order 7 for Ann")
 
