@@ -13,7 +13,7 @@ from bot.channels import mount_channels
 from bot.console import mount_console
 from bot.engine import TurnResult, UserMessage
 from bot.runtime import Runtime
-from bot.server import api, knowledge_api, pages
+from bot.server import api, dialogue_api, knowledge_api, pages
 from bot.server.keys import OUTPUTS, RUNTIME, SETTINGS
 from bot.server.middleware import auth, cors, errors
 from bot.settings import Settings
@@ -36,6 +36,7 @@ def create_app(
 
     app[OUTPUTS] = mount_channels(app, settings, on_message, channels)
     app.add_routes(api.routes)
+    app.add_routes(dialogue_api.routes)
     app.add_routes(knowledge_api.routes)
     app.add_routes(pages.routes(widget="socketio" in app[OUTPUTS]))
     mount_console(app, runtime, app[OUTPUTS])

@@ -26,6 +26,11 @@ class TrackerStore(Protocol):
     ) -> State:
         """Append events and update the state snapshot in one transaction; return the new state."""
 
+    async def replace(
+        self, conversation_id: str, events: Sequence[Event], *, initial_slots: dict[str, Any] | None = None
+    ) -> State:
+        """Replace every event of the conversation (Rasa's PUT tracker/events) in one transaction."""
+
     async def events(
         self, conversation_id: str, *, until: float | None = None
     ) -> list[Event]:

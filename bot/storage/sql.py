@@ -20,7 +20,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
@@ -191,30 +191,7 @@ class SQLTrackerStore:
                 )
             ).one()
             state = apply(State.from_json(row.state), stamped, initial_slots=initial_slots)
-            await conn.execute(
-                event_rows.insert(),
-                [
-                    {
-                        "conversation_id": conversation_id,
-                        "type": str(e.get("event"))[:64],
-                        "timestamp": float(e["timestamp"]),
-                        "created_at": now,
-                        "payload": e,
-                    }
-                    for e in stamped
-                ],
-            )
-            await conn.execute(
-                update(conversations)
-                .where(conversations.c.id == conversation_id)
-                .values(
-                    state=state.to_json(),
-                    updated_at=now,
-                    event_count=row.event_count + len(stamped),
-                    handoff_status=state.handoff.get("status"),
-                    handoff_since=state.handoff.get("since"),
-                )
-            )
+            await self._write(conn, conversation_id, stamped, state, row.event_count + len(stamped), now)
         for listener in self.listeners:  # after the commit: what they are told is stored
             try:
                 await listener(conversation_id, stamped, state)
@@ -222,7 +199,44 @@ class SQLTrackerStore:
                 log.exception("a listener failed on conversation %s", conversation_id)
         return state
 
+    async def replace(
+        self,
+        conversation_id: str,
+        events: Sequence[Event],
+        *,
+        initial_slots: dict[str, Any] | None = None,
+    ) -> State:
+        """Replace every event of the conversation and rebuild its snapshot, in one transaction."""
+        now = datetime.now(UTC)
+        stamped = [e if "timestamp" in e else {**e, "timestamp": time.time()} for e in events]
+        async with self._transaction(write=True) as conn:
+            await conn.execute(self._insert_conversation(conversation_id, now))
+            await conn.execute(select(conversations.c.id).where(conversations.c.id == conversation_id)
+                               .with_for_update())
+            await conn.execute(delete(event_rows).where(event_rows.c.conversation_id == conversation_id))
+            state = apply(State(), stamped, initial_slots=initial_slots)
+            await self._write(conn, conversation_id, stamped, state, len(stamped), now)
+        for listener in self.listeners:
+            try:
+                await listener(conversation_id, stamped, state)
+            except Exception:
+                log.exception("a listener failed on conversation %s", conversation_id)
+        return state
+
     # -- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    async def _write(conn: AsyncConnection, conversation_id: str, stamped: Sequence[Event], state: State,
+                     count: int, now: datetime) -> None:
+        """Insert `stamped` and store the snapshot `state` of a conversation whose row is locked."""
+        if stamped:
+            await conn.execute(event_rows.insert(), [
+                {"conversation_id": conversation_id, "type": str(e.get("event"))[:64],
+                 "timestamp": float(e["timestamp"]), "created_at": now, "payload": e} for e in stamped])
+        await conn.execute(
+            update(conversations).where(conversations.c.id == conversation_id).values(
+                state=state.to_json(), updated_at=now, event_count=count,
+                handoff_status=state.handoff.get("status"), handoff_since=state.handoff.get("since")))
 
     def _insert_conversation(self, conversation_id: str, now: datetime) -> Any:
         """INSERT the conversation row unless another writer already has (no error either way)."""
