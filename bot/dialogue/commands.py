@@ -1,4 +1,4 @@
-"""`switchboard data validate`, `switchboard data migrate` and `switchboard test`."""
+"""`switchboard data validate`, `switchboard data migrate`, `switchboard test` and `test nlu`."""
 
 from __future__ import annotations
 
@@ -31,8 +31,32 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test_nlu(args: argparse.Namespace) -> int:
+    """Rasa's `rasa test nlu`: `evaluate nlu` on the project's held-out NLU file (tests/held_out*.yml,
+    else data/nlu.yml, which Rasa uses by default) with the project's trained model."""
+    from bot.errors import ConfigError
+    from bot.settings import load_settings
+    from training.commands import evaluate_nlu_command
+
+    settings = load_settings(args.project)
+    data = args.nlu
+    if data is None:
+        held_out = sorted((settings.project / "tests").glob("held_out*.yml"))
+        data = str(held_out[0] if held_out else settings.data_dir / "nlu.yml")
+    if not Path(data).exists():
+        raise ConfigError(f"no NLU test data at {data}: give --nlu FILE")
+    options = argparse.Namespace(data=data, oos=args.oos, sentiment=None, cross_validation=args.cross_validation,
+                                 epochs=None, threads=None, seed=None,
+                                 out=args.out or str(settings.project / "results" / "nlu"),
+                                 model=args.model or str(settings.nlu_model_dir))
+    return evaluate_nlu_command(options)
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     import logging
+
+    if args.what == "nlu":
+        return cmd_test_nlu(args)
 
     from bot.settings import load_settings
     from training.story_tests import run_test_stories
@@ -61,8 +85,15 @@ def add_parsers(sub: Any, project_option: Callable[[argparse.ArgumentParser], No
     project_option(p)
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("test", help="run the project's test stories (tests/test_*.yml) through the trained bot")
+    p = sub.add_parser("test", help="run the project's test stories (tests/test_*.yml) through the trained bot; "
+                                    "`test nlu`: evaluate the NLU model (as `evaluate nlu`)")
+    p.add_argument("what", nargs="?", choices=["core", "nlu"], default="core",
+                   help="core (default): the test stories; nlu: the NLU model on --nlu")
     p.add_argument("--stories", nargs="+", help="test story files (default: the project's tests/test_*.yml)")
-    p.add_argument("--out", help="results directory (default: results/)")
+    p.add_argument("--out", help="results directory (default: results/, nlu: results/nlu)")
+    p.add_argument("--nlu", help="nlu: the test NLU file (default: tests/held_out*.yml, else data/nlu.yml)")
+    p.add_argument("--model", help="nlu: the model directory (default: the project's trained one)")
+    p.add_argument("--oos", help="nlu: out-of-scope test messages (.txt or an NLU file)")
+    p.add_argument("--cross-validation", type=int, metavar="K", help="nlu: K-fold cross-validation instead")
     project_option(p)
     p.set_defaults(func=cmd_test)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.cli import main
 from bot.settings import load_settings
 from training.project import train_project
 
@@ -74,13 +75,21 @@ def test_train_skips_unchanged_data_and_retrains_what_changed(trained_project: P
     shutil.copytree(trained_project, project)
     settings = load_settings(project)
     steps = train_project(settings)
-    assert [step.name for step in steps] == ["nlu", "retrieval encoder", "index", "routes"]
-    assert [step.trained for step in steps] == [False, False, False, False]
+    assert [step.name for step in steps] == ["nlu", "retrieval encoder", "index", "dialogue", "routes"]
+    assert [step.trained for step in steps] == [False, False, False, False, False]
     with (project / "data" / "nlu.yml").open("a", encoding="utf-8") as fh:
         fh.write("- intent: thanks\n  examples: |\n    - cheers mate, much obliged\n")
-    nlu, encoder, index, routes = train_project(settings)
+    nlu, encoder, index, _, routes = train_project(settings)
     assert nlu.trained and not encoder.trained and not index.trained
     assert routes.trained and "held-out foreign messages" in routes.detail  # a new model is calibrated again
+
+
+def test_test_nlu_is_evaluate_nlu_under_rasas_name(trained_project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "nlu"
+    assert main(["test", "nlu", "--project", str(trained_project), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["examples"] > 50 and report["accuracy"] > 0.8  # tests/held_out.yml by default
+    assert (out / "summary.md").exists()
 
 
 def test_shell_chats_in_the_terminal(trained_project: Path) -> None:
