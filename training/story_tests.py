@@ -4,9 +4,11 @@ As `rasa test` does it: each story is replayed with teacher forcing. Before ever
 story the policies predict the next action from the story so far, and the story's own action is
 then applied whatever was predicted; every user turn with text goes through the NLU model and its
 intent (and entities) must match the story's. A story passes when every prediction matches.
-Custom actions are not run (their effects are the story's `slot_was_set` steps), and when the
-policies predict an active form where the story does something else, the form's rejection is
-emulated and the policies asked again, as Rasa does, so that unhappy paths can be tested."""
+When the policies predict an active form where the story does something else, the form's
+rejection is emulated and the policies asked again, as Rasa does, so that unhappy paths can be
+tested. As in Rasa, no action runs (their effects are the story's `slot_was_set` steps), unless
+endpoints.yml names an action server: then the story's actions also run on it, each story a
+conversation of its own (training/story_actions.py), and an action that fails fails its story."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generator, Sequence
 
 import yaml
 
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Check:
-    kind: str  # "action" | "intent" | "entities"
+    kind: str  # "action" | "intent" | "entities" | "action_run" (an action that failed on the server)
     expected: str
     predicted: str
     source: str  # file:line of the step
@@ -41,11 +43,22 @@ class Check:
         return self.expected == self.predicted
 
 
+@dataclass(frozen=True)
+class ActionRun:
+    """One action a replay ran (on the project's action server)."""
+
+    name: str
+    source: str
+    ms: float
+    error: str | None = None
+
+
 @dataclass
 class StoryResult:
     name: str
     source: str
     checks: list[Check] = field(default_factory=list)
+    runs: list[ActionRun] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -61,20 +74,67 @@ def _entities_key(entities: Sequence[dict[str, Any]]) -> str:
                              for e in entities), default=str)
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a replay that runs actions asks for: `name` run after `events` (the story so far),
+    or with EXTRACT the slots filled from the user message that ends `events`."""
+
+    name: str
+    events: list[Event]
+
+
+@dataclass(frozen=True)
+class Acted:
+    events: list[Event] = field(default_factory=list)  # to apply after the story's own action event
+    error: str | None = None  # the action failed (the server answered an error, or none answered)
+    ms: float = 0.0
+
+
+EXTRACT = "action_extract_slots"
+SESSION_START = "action_session_start"
+Replay = Generator[Request, Acted, StoryResult]
+
+
 def run_story(block: StoryBlock, events: Sequence[Event], *, parse: Callable[[str], Prediction],
               model: DialogueModel, forms: frozenset[str]) -> StoryResult:
-    """Replay one test story (`events`: its training events, bot/dialogue/states.training_events)."""
+    """Replay one test story (`events`: its training events, bot/dialogue/states.training_events)
+    as `rasa test` does: no action runs."""
+    replay = replay_story(block, events, parse=parse, model=model, forms=forms, acting=False)
+    try:
+        next(replay)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise RuntimeError("a replay without actions asked to run one")
+
+
+def replay_story(block: StoryBlock, events: Sequence[Event], *, parse: Callable[[str], Prediction],
+                 model: DialogueModel, forms: frozenset[str], acting: bool) -> Replay:
+    """The replay, teacher forced. With `acting` it also asks (yields a Request) for the session's
+    start, for each of the story's actions to be run (before its action event is applied; the
+    answer's events follow it, then the story's own steps) and for the slots each user message
+    fills; a FollowupAction an action returned is then the prediction, as in a conversation."""
     result = StoryResult(block.name, block.source)
     sources = {id(e): where for e, where in zip(block.events, block.step_sources)}
     where = block.source
     partial: list[Event] = []
+    if acting:
+        done = yield Request(SESSION_START, [])
+        partial += [{"event": "action", "name": SESSION_START}, *_ran(result, SESSION_START, where, done)]
     for i, event in enumerate(events):
         kind = event.get("event")
         where = sources.get(id(event), where)  # implicit events (listen, entity slots) keep the last step's
         if kind == "action":
             expected = event.get("name") or event.get("action_text") or ""
             if not (i == 0 and expected == ACTION_LISTEN):
-                result.checks.append(_predict(partial, expected, where, model, forms))
+                check, policy_events = _predict(partial, expected, where, model, forms, followup=acting)
+                result.checks.append(check)
+                if acting and check.ok:
+                    partial += policy_events  # e.g. the rules' loop_interrupted, as the action loop applies them
+            if acting and expected != ACTION_LISTEN and event.get("name"):
+                done = yield Request(expected, list(partial))
+                partial.append(event)
+                partial += _ran(result, expected, where, done)
+                continue
         elif kind == "user" and event.get("text"):
             gold = event.get("parse_data") or {}
             predicted = parse(str(event["text"]))
@@ -84,15 +144,27 @@ def run_story(block: StoryBlock, events: Sequence[Event], *, parse: Callable[[st
             if gold_entities or got:
                 result.checks.append(Check("entities", _entities_key(gold_entities), _entities_key(got), where, "nlu"))
         partial.append(event)
+        if acting and kind == "user":
+            partial += (yield Request(EXTRACT, list(partial))).events
     return result
 
 
-def _predict(partial: list[Event], expected: str, where: str, model: DialogueModel, forms: frozenset[str]) -> Check:
+def _ran(result: StoryResult, name: str, where: str, done: Acted) -> list[Event]:
+    result.runs.append(ActionRun(name, where, done.ms, done.error))
+    if done.error is not None:
+        result.checks.append(Check("action_run", name, f"failed: {done.error}", where, "action server"))
+    return done.events
+
+
+def _predict(partial: list[Event], expected: str, where: str, model: DialogueModel, forms: frozenset[str], *,
+             followup: bool = False) -> tuple[Check, tuple[Event, ...]]:
     best, _, conv = model.predict(partial)
+    if followup and conv.followup:  # an action's FollowupAction runs without a prediction
+        return Check("action", expected, conv.followup, where, "FollowupAction", 1.0), ()
     if best.action != expected and conv.active_loop and best.action == conv.active_loop and best.action in forms:
         partial.append({"event": "action_execution_rejected", "name": conv.active_loop})
         best, _, _ = model.predict(partial)
-    return Check("action", expected, best.action or "", where, best.policy, round(best.confidence, 4))
+    return Check("action", expected, best.action or "", where, best.policy, round(best.confidence, 4)), best.events
 
 
 # -- reports ----------------------------------------------------------------------------------
@@ -152,8 +224,25 @@ def failed_stories_yaml(results: Sequence[StoryResult]) -> str:
         if entity_failures:
             story["entity_mismatches"] = [{"at": c.source, "expected": c.expected, "predicted": c.predicted}
                                           for c in entity_failures]
+        action_errors = [c for c in r.failures if c.kind == "action_run"]
+        if action_errors:
+            story["action_errors"] = [{"at": c.source, "action": c.expected, "error": c.predicted}
+                                      for c in action_errors]
         stories.append(story)
     return yaml.safe_dump({"version": "3.1", "stories": stories}, sort_keys=False, allow_unicode=True)
+
+
+def actions_run(results: Sequence[StoryResult]) -> dict[str, dict[str, Any]]:
+    """Per action the replays ran: how often, how many failed, the mean time (ms)."""
+    out: dict[str, dict[str, Any]] = {}
+    for run in (run for r in results for run in r.runs):
+        entry = out.setdefault(run.name, {"runs": 0, "errors": 0, "ms": 0.0})
+        entry["runs"] += 1
+        entry["errors"] += run.error is not None
+        entry["ms"] += run.ms
+    for entry in out.values():
+        entry["ms"] = round(entry["ms"] / entry["runs"], 2)
+    return dict(sorted(out.items()))
 
 
 def write_results(results: Sequence[StoryResult], out: Path) -> dict[str, Any]:
@@ -163,13 +252,16 @@ def write_results(results: Sequence[StoryResult], out: Path) -> dict[str, Any]:
     summary = {"stories": len(results), "passed": passed, "failed": len(results) - passed,
                "failed_stories": [{"story": r.name, "source": r.source,
                                    "failures": [asdict(c) for c in r.failures]} for r in results if not r.passed]}
+    if any(r.runs for r in results):
+        summary["actions_run"] = actions_run(results)
     (out / "story_report.json").write_text(json.dumps({**report, "conversation_summary": summary}, indent=2) + "\n")
     (out / "failed_test_stories.yml").write_text(failed_stories_yaml(results))
     return summary
 
 
 def run_test_stories(settings: "Settings", *, stories: Sequence[Path] | None = None, out: Path) -> dict[str, Any]:
-    """Load the trained bot (in a throwaway database), replay the test stories, write the reports."""
+    """Load the trained bot (in a throwaway database), replay the test stories, write the reports.
+    With an action server in endpoints.yml, the stories' actions run on it (training/story_actions.py)."""
     import asyncio
     import dataclasses
     import tempfile
@@ -179,6 +271,8 @@ def run_test_stories(settings: "Settings", *, stories: Sequence[Path] | None = N
     from bot.dialogue.stories import read_files
     from bot.errors import ConfigError
     from bot.runtime import Runtime
+
+    acting = settings.action_endpoint is not None
 
     async def run(database: str) -> list[StoryResult]:
         runtime = Runtime.create(dataclasses.replace(settings, database_url=database, lock_store_url=None,
@@ -197,8 +291,14 @@ def run_test_stories(settings: "Settings", *, stories: Sequence[Path] | None = N
             if not blocks:
                 raise ConfigError(f"no test stories in {settings.project / 'tests'} (test_*.yml with `stories:`)")
             forms = frozenset(runtime.domain.forms)
-            return [run_story(b, training_events(b, model.featurizer), parse=engine.predict_now, model=model,
-                              forms=forms) for b in blocks]
+            if not acting:
+                return [run_story(b, training_events(b, model.featurizer), parse=engine.predict_now, model=model,
+                                  forms=forms) for b in blocks]
+            from training.story_actions import act_story, new_test_customer
+
+            customer = new_test_customer()
+            return [await act_story(b, training_events(b, model.featurizer), parse=engine.predict_now, model=model,
+                                    forms=forms, engine=engine, conversation_id=customer) for b in blocks]
         finally:
             await runtime.close()
 

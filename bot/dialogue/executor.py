@@ -1,6 +1,10 @@
 """Running one predicted action: a response, one of Rasa's default actions, a form, or a custom
 action (in process or on a rasa-sdk action server). The result is the events the action
-returns and the messages it says; the engine records the action and applies both."""
+returns and the messages it says; the engine records the action and applies both.
+
+As Rasa's action_for_name_or_text, a default action or a form that the domain also lists under
+`actions:` is the project's own custom action (financial-demo's action_session_start and
+action_restart run on its action server)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from bot.actions.base import ActionRunner
 from bot.dialogue.forms import FormAction
 from bot.dialogue.slots import REQUESTED_SLOT
 from bot.dialogue.story import Event
-from bot.domain import DEFAULT_RESPONSE, Domain
+from bot.domain import DEFAULT_ACTIONS, DEFAULT_RESPONSE, Domain
 from bot.errors import ActionError, ActionRejected
 from bot.policies.base import Conversation
 from bot.tracker import State, apply, tracker_json
@@ -52,7 +56,7 @@ class Executor:
     def __init__(self, domain: Domain, runner: ActionRunner,
                  render: Callable[[str, dict[str, Any], str | None], list[dict[str, Any]]] | None = None) -> None:
         self.domain, self.runner = domain, runner
-        self.render = render or (lambda name, slots, channel: domain.render(name, slots))
+        self.render = render or (lambda name, slots, channel: domain.render(name, slots, channel=channel))
 
     def slots(self, ctx: Context, extra: Sequence[Event] = ()) -> dict[str, Any]:
         state = apply(ctx.state, [*ctx.turn, *extra], initial_slots=self.domain.initial_slots)
@@ -65,6 +69,11 @@ class Executor:
         return outcome
 
     async def _run(self, name: str, ctx: Context) -> Outcome:
+        if name in self.domain.actions and (name in self.domain.forms or name in DEFAULT_ACTIONS):
+            outcome = await self._custom(name, ctx)
+            if name == "action_session_start":
+                outcome.events = _without_trailing_listen(outcome.events)
+            return outcome
         if name in self.domain.forms:
             form = FormAction(self.domain.forms[name], known=self.domain.has_action,
                               run=lambda action, extra: self._nested(action, ctx, extra))
@@ -117,6 +126,14 @@ class Executor:
             except Exception as exc:  # a bad event from an action is dropped, loudly
                 log.error("action %s returned an invalid event %r: %s", name, raw, exc)
         return Outcome(events, messages)
+
+
+def _without_trailing_listen(events: list[Event]) -> list[Event]:
+    """A project's own action_session_start ends with `action_listen`, as Rasa's docs ask of it
+    (Rasa's processor adds none); the engine adds that listen itself, as after the default one."""
+    if events and events[-1].get("event") == "action" and events[-1].get("name") == "action_listen":
+        return events[:-1]
+    return events
 
 
 def _say(executor: Executor, ctx: Context, name: str) -> list[dict[str, Any]]:

@@ -9,7 +9,9 @@ the form decides what they mean for it:
   rejection, so that the rules and stories can handle the message (an interruption);
 - then the next empty required slot is asked for (`requested_slot`, and the first of
   `action_ask_<form>_<slot>`, `utter_ask_<form>_<slot>`, `action_ask_<slot>`, `utter_ask_<slot>`),
-  or, when none is left (or validation ended the form), the loop is closed.
+  or, when none is left (or validation ended the form), the loop is closed; when the validator
+  rejected the customer's answer itself (an `action_execution_rejected` among its events), nothing
+  is asked and the loop stays, so that the rules and stories answer instead.
 Coming back after an interruption (`loop_interrupted`) skips validation, as Rasa does."""
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class FormAction:
     async def run(self, conversation: Conversation, slots: Mapping[str, Any]) -> FormOutcome:
         out = FormOutcome()
         values = dict(slots)
+        manual = False  # the validator rejected the answer itself (ActionExecutionRejected)
         if conversation.active_loop != self.name:  # activation
             out.events.append({"event": "active_loop", "name": self.name})
             prefilled = {s: values[s] for s in self.spec.required_slots if values.get(s) is not None}
@@ -96,7 +99,7 @@ class FormAction:
         for event in out.events:
             if event.get("event") == "slot":
                 values[event["name"]] = event.get("value")
-        if not self._done(out.events):
+        if not self._done(out.events) and not manual:  # as Rasa's FormAction.do: no question after a rejection
             await self._request_next(out, values)
         if self._done(out.events):
             if not any(e.get("event") == "active_loop" and e.get("name") is None for e in out.events):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from bot.engine import Engine, UserMessage
 
 log = logging.getLogger(__name__)
+SESSION_START = "action_session_start"  # e.g. the followup of a project's own action_restart
 
 
 def extract(domain: Domain, before: State, user: dict[str, Any], conv: Conversation) -> list[dict[str, Any]]:
@@ -111,8 +112,11 @@ class Turn:
             if outcome.error:
                 reason.update(route="fallback", action_error={"action": action, "error": outcome.error,
                                                               "rejected": False}, escalate="action_failed")
-                self.replies += e._say(e.domain.render(DEFAULT_RESPONSE, e.slots(self.tracker, self.new)),
+                self.replies += e._say(e.domain.render(DEFAULT_RESPONSE, e.slots(self.tracker, self.new),
+                                                      channel=self.message.input_channel),
                                        self.new, reason)
+                break
+            if action == SESSION_START:  # as Rasa's should_predict_another_action: a new session waits for the user
                 break
         else:
             log.error("conversation %s: %d actions after one message without listening; stopped (a loop in the "
@@ -174,7 +178,7 @@ class Turn:
             slots = e.slots(self.tracker, self.new)
             self.new.append(ev.action("action_default_fallback", policy=decision.route, confidence=best.confidence))
             for name in decision.actions:
-                self.replies += e._say(e.domain.render(name, slots), self.new, reason)
+                self.replies += e._say(e.domain.render(name, slots, channel=self.message.input_channel), self.new, reason)
             self.new.append({"event": "rewind", "timestamp": time.time()})  # as Rasa: the message is taken back
         if form is not None:
             await self._reask(form, conv, reason)

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from bot.dialogue.conversation import conversation
 from bot.dialogue.forms import FormAction
 from bot.dialogue.slots import FormSpec
-from tests.unit.dialogue.policy_helpers import FEATURIZER, START, a, loop, slot, u
+from tests.unit.dialogue.policy_helpers import FEATURIZER, START, a, loop, rejected, slot, u
 
 FORM = FormSpec("return_form", ("order_number", "reason"), ())
 RESPONSES = {"utter_ask_order_number", "utter_ask_return_form_reason"}
@@ -84,3 +84,17 @@ def test_coming_back_after_an_interruption_skips_validation() -> None:
                       {"event": "loop_interrupted", "is_interrupted": True}]
     out = run(events, {"requested_slot": "order_number"}, rec)
     assert [name for name, _ in rec.ran] == ["utter_ask_order_number"] and not out.rejected
+
+
+def test_a_validator_that_rejects_the_answer_itself_gets_no_question_asked() -> None:
+    """As Rasa's FormAction.do: after the validator's own ActionExecutionRejected (sent with
+    LoopInterrupted to hand the message to the rules, as financial-demo's CustomFormValidationAction
+    is written to) the form asks nothing, so that the rules and stories answer; the loop stays."""
+    interrupted = {"event": "loop_interrupted", "is_interrupted": True}
+    rec = Recorder(validator=[interrupted, rejected("return_form")])
+    asked = START + [u("return_item"), a("return_form"), loop("return_form"), slot("requested_slot", "order_number"),
+                     a("action_listen")]
+    out = run(asked + [u("chitchat")], {"requested_slot": "order_number"}, rec)
+    assert [name for name, _ in rec.ran] == ["validate_return_form"]
+    assert out.events == [interrupted, rejected("return_form")] and out.messages == [] and out.asked is None
+    assert not out.rejected  # the validator's rejection is in the events, as Rasa keeps it
