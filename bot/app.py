@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
 from bot.channels import mount_channels
 from bot.console import mount_console
 from bot.engine import TurnResult, UserMessage
+from bot.reminders import ReminderScheduler
+from bot.reminders import payload as reminder_payload
 from bot.runtime import Runtime
 from bot.server import api, dialogue_api, knowledge_api, pages
 from bot.server.keys import OUTPUTS, RUNTIME, SETTINGS
@@ -41,9 +43,25 @@ def create_app(
     app.add_routes(pages.routes(widget="socketio" in app[OUTPUTS]))
     mount_console(app, runtime, app[OUTPUTS])
 
+    async def fire_reminder(cid: str, intent: str, entities: dict[str, Any], channel: str | None, *,
+                            kill_after: float | None) -> list[dict[str, Any]] | None:
+        engine = runtime.require_engine()
+        if kill_after is not None and any(
+                e.get("event") == "user" and float(e.get("timestamp") or 0) > kill_after
+                and not (e.get("metadata") or {}).get("reminder") for e in await runtime.store.events(cid)):
+            return None
+        message = UserMessage(reminder_payload(intent, entities), cid, input_channel=channel or "reminder",
+                              metadata={"reminder": True})
+        return (await engine.handle(message)).replies
+
+    scheduler = ReminderScheduler(runtime.store.engine, fire_reminder, app[OUTPUTS])
+    runtime.store.listeners.append(scheduler.on_events)
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.open()
         loading = asyncio.create_task(runtime.load_models())
+        # reminders fire once the bot can answer them
+        loading.add_done_callback(lambda task: None if task.cancelled() or task.exception() else scheduler.start())
         if wait_for_models:
             await loading
         else:
@@ -51,6 +69,7 @@ def create_app(
         yield
         if not loading.done():
             loading.cancel()
+        await scheduler.stop()
         await runtime.close()
 
     app.cleanup_ctx.append(lifecycle)

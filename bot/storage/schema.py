@@ -173,3 +173,23 @@ intent_corrections = Table(
     Column("agent", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# Reminders that actions scheduled (Rasa's ReminderScheduled): each fires once, whichever worker
+# claims it first (bot/reminders.py); they outlive a restart.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("intent", String(255), nullable=False),
+    Column("entities", JSON(), nullable=False),
+    Column("fire_at", Float(), nullable=False),
+    Column("scheduled_at", Float(), nullable=False),  # the event's timestamp: later user messages may kill it
+    Column("kill_on_user_msg", Boolean(), nullable=False),
+    Column("channel", String(64), nullable=True),  # where the conversation was when it was scheduled
+    Column("status", String(16), nullable=False),  # pending | firing | fired | cancelled | killed | failed
+    Column("worker", String(64), nullable=True),
+    Index("ix_reminders_due", "status", "fire_at"),
+    Index("ix_reminders_conversation", "conversation_id", "name"),
+)

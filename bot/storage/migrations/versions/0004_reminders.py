@@ -1,0 +1,40 @@
+"""Reminders scheduled by actions, fired once by whichever worker claims them.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "reminders",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("conversation_id", sa.String(255), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("intent", sa.String(255), nullable=False),
+        sa.Column("entities", sa.JSON(), nullable=False),
+        sa.Column("fire_at", sa.Float(), nullable=False),
+        sa.Column("scheduled_at", sa.Float(), nullable=False),
+        sa.Column("kill_on_user_msg", sa.Boolean(), nullable=False),
+        sa.Column("channel", sa.String(64), nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("worker", sa.String(64), nullable=True),
+    )
+    op.create_index("ix_reminders_due", "reminders", ["status", "fire_at"])
+    op.create_index("ix_reminders_conversation", "reminders", ["conversation_id", "name"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_reminders_conversation", table_name="reminders")
+    op.drop_index("ix_reminders_due", table_name="reminders")
+    op.drop_table("reminders")
