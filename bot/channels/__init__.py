@@ -27,6 +27,12 @@ def _rest(config: dict[str, Any], settings: Settings) -> InputChannel:
     return RestInput()
 
 
+def _callback(config: dict[str, Any], settings: Settings) -> InputChannel:
+    from bot.channels.callback import CallbackInput
+
+    return CallbackInput(config)
+
+
 def _socketio(config: dict[str, Any], settings: Settings) -> InputChannel:
     from bot.channels.socketio import SocketIOInput
 
@@ -48,6 +54,7 @@ def _telegram(config: dict[str, Any], settings: Settings) -> InputChannel:
 # channel name (as in credentials.yml) -> factory
 registry: dict[str, Factory] = {
     "rest": _rest,
+    "callback": _callback,
     "socketio": _socketio,
     "slack": _slack,
     "telegram": _telegram,

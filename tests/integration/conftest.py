@@ -39,13 +39,14 @@ StartServer = Callable[..., Awaitable[Server]]
 
 
 @pytest.fixture
-async def start_server(trained_project: Path) -> AsyncIterator[StartServer]:
-    """A factory: `await start_server(database_url=..., api_token=...)` -> a running Server."""
+async def start_server(request: pytest.FixtureRequest) -> AsyncIterator[StartServer]:
+    """A factory: `await start_server(database_url=..., api_token=...)` -> a running Server, of
+    the trained shop unless another project is given (the shop is trained only when needed)."""
     runners: list[web.AppRunner] = []
     sessions: list[aiohttp.ClientSession] = []
 
     async def start(project: Path | None = None, **overrides: Any) -> Server:
-        settings = load_settings(project or trained_project, **overrides)
+        settings = load_settings(project or request.getfixturevalue("trained_project"), **overrides)
         app = create_app(settings, wait_for_models=True)
         runner = web.AppRunner(app, shutdown_timeout=2.0)  # a pending long poll need not hold the teardown
         await runner.setup()
