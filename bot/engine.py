@@ -71,7 +71,7 @@ class Engine:
         self.handoff = handoff  # when to hand the conversation to a person
         self._payload_intents = [*domain.intents, *sorted(DEFAULT_INTENTS - set(domain.intents))]
         self.store, self.locks, self.actions, self.window = store, locks, actions, history_window
-        self.executor = Executor(domain, actions)
+        self.executor = Executor(domain, actions, fallback_action=dialogue.fallback_action)
         self.batcher = MicroBatcher(classifier, max_batch=max_batch)
 
     # -- understanding -------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 from bot import events as ev
 from bot.actions.base import ActionRunner
+from bot.dialogue import two_stage
 from bot.dialogue.forms import FormAction
 from bot.dialogue.slots import REQUESTED_SLOT
 from bot.dialogue.story import Event
@@ -54,8 +55,9 @@ class Context:
 
 class Executor:
     def __init__(self, domain: Domain, runner: ActionRunner,
-                 render: Callable[[str, dict[str, Any], str | None], list[dict[str, Any]]] | None = None) -> None:
-        self.domain, self.runner = domain, runner
+                 render: Callable[[str, dict[str, Any], str | None], list[dict[str, Any]]] | None = None, *,
+                 fallback_action: str = "action_default_fallback") -> None:
+        self.domain, self.runner, self.fallback_action = domain, runner, fallback_action
         self.render = render or (lambda name, slots, channel: domain.render(name, slots, channel=channel))
 
     def slots(self, ctx: Context, extra: Sequence[Event] = ()) -> dict[str, Any]:
@@ -82,6 +84,9 @@ class Executor:
             except ActionError as exc:  # its validator or ask action failed: the engine escalates
                 return Outcome(error=str(exc))
             return Outcome(done.events, done.messages, rejected=done.rejected)
+        if name in (two_stage.NAME, two_stage.ASK_AFFIRMATION, two_stage.ASK_REPHRASE):
+            loop = two_stage.TwoStageFallback(self, self._custom)
+            return await (loop.run(ctx) if name == two_stage.NAME else loop.ask(ctx, name == two_stage.ASK_AFFIRMATION))
         default = DEFAULTS.get(name)
         if default is not None:
             return default(self, ctx)

@@ -164,9 +164,12 @@ class Turn:
             reason["timings_ms"]["generation"] = generation_ms
         self.reason, self.decision = reason, decision
         form = conv.active_loop if conv.active_loop in e.domain.forms else None
-        custom_fallback = fallback and best.action not in (None, "action_default_fallback")
-        if decision.answer is None and form is None and custom_fallback:
-            return False  # the project's own core fallback action answers
+        # the project's own core fallback action, or its own rule for nlu_fallback (the two-stage
+        # fallback), answers what the knowledge routes cannot
+        own = best.action not in (None, ACTION_LISTEN, "action_default_fallback") and (
+            fallback or self.prediction.intent == FALLBACK_INTENT)
+        if decision.answer is None and form is None and own:
+            return False
         if decision.answer is not None:
             name = "action_generate_answer" if decision.route == "generation" else "action_retrieve_answer"
             confidence = decision.hits[0].score if decision.hits else 1.0

@@ -104,8 +104,10 @@ class DialogueModel:
         better than the core fallback means: listen (the job TEDPolicy usually does in Rasa)."""
         events = list(events)
         conv = self.conversation(events)
-        if events and events[-1].get("event") == "restart":  # Rasa's default rule: a restart, then listen
-            listen = PolicyPrediction("RulePolicy", 6, ACTION_LISTEN, 1.0, source="the conversation restarted")
+        last = events[-1].get("event") if events else None
+        if last in ("restart", "rewind"):  # Rasa's default rules: a restart, a taken-back message, then listen
+            listen = PolicyPrediction("RulePolicy", 6, ACTION_LISTEN, 1.0, source="the conversation restarted"
+                                      if last == "restart" else "the message was taken back")
             return listen, [listen], conv
         best, everyone = self.ensemble.predict(conv)
         if self.is_fallback(best.action) and conv.latest_action not in (None, ACTION_LISTEN):
