@@ -62,11 +62,12 @@ class Engine:
         max_batch: int = 32,
         retrieval: "RetrievalPolicy | None" = None,
         nlu_threshold: float = 0.0,
+        nlu_ambiguity: float = 0.0,
         generation: "GenerationPolicy | None" = None,
         handoff: HandoffTriggers | None = None,
     ) -> None:
         self.domain, self.classifier, self.dialogue = domain, classifier, dialogue
-        self.retrieval, self.nlu_threshold = retrieval, nlu_threshold
+        self.retrieval, self.nlu_threshold, self.nlu_ambiguity = retrieval, nlu_threshold, nlu_ambiguity
         self.generation = generation  # async: tries questions the sync policies left unanswered
         self.handoff = handoff  # when to hand the conversation to a person
         self._payload_intents = [*domain.intents, *sorted(DEFAULT_INTENTS - set(domain.intents))]
@@ -76,9 +77,15 @@ class Engine:
 
     # -- understanding -------------------------------------------------------------------
     def _threshold(self, prediction: Prediction) -> Prediction:
-        """Rasa's FallbackClassifier: under the threshold the intent is nlu_fallback (the model's
-        own ranking stays)."""
-        if prediction.intent == FALLBACK_INTENT or prediction.confidence >= self.nlu_threshold:
+        """Rasa's FallbackClassifier: under the threshold, or closer to the runner-up than
+        config.yml's `ambiguity_threshold`, the intent is nlu_fallback (the model's own ranking
+        stays)."""
+        if prediction.intent == FALLBACK_INTENT:
+            return prediction
+        ranking = prediction.ranking
+        ambiguous = (self.nlu_ambiguity > 0 and len(ranking) > 1 and ranking[0][0] == prediction.intent
+                     and ranking[0][1] - ranking[1][1] < self.nlu_ambiguity)
+        if prediction.confidence >= self.nlu_threshold and not ambiguous:
             return prediction
         return replace(prediction, intent=FALLBACK_INTENT, confidence=self.nlu_threshold)
 

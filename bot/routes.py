@@ -105,10 +105,12 @@ def read_calibration(models_dir: Path) -> dict[str, Any] | None:
 
 def resolve(
     configured: dict[str, float | None], calibrated: dict[str, Any] | None, *, index_threshold: float | None = None,
+    configured_in: dict[str, str] | None = None,
 ) -> tuple[Thresholds, list[str]]:
-    """The thresholds to run with: a value set in switchboard.yml, else the calibrated one,
-    else the uncalibrated default. Without a route calibration, the retrieval threshold the
-    index calibrated on its own logs (wrong answers <= 2 %) stands in. Returns the warnings to log."""
+    """The thresholds to run with: a value set by hand (in switchboard.yml, or where
+    `configured_in` says: config.yml's FallbackClassifier), else the calibrated one, else the
+    uncalibrated default. Without a route calibration, the retrieval threshold the index
+    calibrated on its own logs (wrong answers <= 2 %) stands in. Returns the warnings to log."""
     warnings: list[str] = []
     found = (calibrated or {}).get("thresholds") or {}
     values: dict[str, float] = {}
@@ -120,9 +122,11 @@ def resolve(
         else:
             auto_source = "calibrated"
         if own is not None:
-            values[name], sources[name] = float(own), "switchboard.yml"
+            where = (configured_in or {}).get(name, "switchboard.yml")
+            values[name], sources[name] = float(own), where
             if auto is not None and float(own) < float(auto) - 1e-9:
-                warnings.append(f"{setting} is {own} in switchboard.yml, looser than the calibrated {auto:.3f}: "
+                label = setting if where == "switchboard.yml" else "the FallbackClassifier's threshold"
+                warnings.append(f"{label} is {own} in {where}, looser than the calibrated {auto:.3f}: "
                                 f"expect more foreign questions answered than calibration's target")
         elif auto is not None:
             values[name], sources[name] = float(auto), auto_source

@@ -137,8 +137,14 @@ class Runtime:
         configured = {"nlu": s.nlu_threshold, "retrieval": s.retrieval_threshold,
                       "retrieval_foreign": s.retrieval_threshold_foreign,
                       "min_context_score": s.generation.min_context_score}
+        config = self.dialogue.config
+        written = config is not None and "pipeline" not in config.autoconfigured  # not Rasa's default pipeline
+        configured_in = {}
+        if written and config.fallback_threshold is not None and s.nlu_threshold is None:
+            configured["nlu"], configured_in["nlu"] = config.fallback_threshold, config.source
+        ambiguity = config.ambiguity_threshold if written and config.ambiguity_threshold is not None else 0.0
         index_threshold = index.manifest.get("threshold")
-        t, warnings = resolve(configured, self.calibration,
+        t, warnings = resolve(configured, self.calibration, configured_in=configured_in,
                               index_threshold=float(index_threshold) if index_threshold is not None else None)
         for warning in warnings:
             log.warning("%s", warning)
@@ -151,6 +157,7 @@ class Runtime:
                                       k=s.retrieval_k, embed=lambda text: index.encoder.encode([text])[0],
                                       intents=IntentBank.load(s.models_dir), log_margin=t.log_margin),
             nlu_threshold=t.nlu,
+            nlu_ambiguity=ambiguity,
             store=self.store,
             locks=self.locks,
             actions=self.actions,

@@ -44,7 +44,9 @@ KNOWN: dict[str, Support] = {
         "CRFEntityExtractor", "MitieEntityExtractor", "SpacyEntityExtractor",
     )},
     "FallbackClassifier": Support(
-        "missing", "its thresholds are not read yet: the calibrated nlu.threshold applies (switchboard.yml sets one)"),
+        "used", "its threshold and ambiguity_threshold apply (nlu.threshold in switchboard.yml wins over its "
+                "threshold; a threshold looser than the calibrated one is warned about); without one the "
+                "calibrated threshold applies"),
     "DucklingEntityExtractor": Support(
         "missing", "not available yet: no number, time or money entities are extracted"),
     "RegexEntityExtractor": Support("used", _HONOURED),

@@ -27,6 +27,12 @@ def test_a_hand_set_threshold_wins_and_a_looser_one_is_warned_about() -> None:
     assert len(warnings) == 1 and "nlu.threshold is 0.4" in warnings[0] and "looser" in warnings[0]
 
 
+def test_config_ymls_fallback_threshold_counts_as_set_by_hand_and_says_where() -> None:
+    t, warnings = resolve({**AUTO, "nlu": 0.5}, CALIBRATED, configured_in={"nlu": "config.yml"})
+    assert t.nlu == 0.5 and t.sources["nlu"] == "config.yml"
+    assert len(warnings) == 1 and warnings[0].startswith("the FallbackClassifier's threshold is 0.5 in config.yml")
+
+
 def test_without_calibration_the_old_defaults_apply_with_a_warning() -> None:
     t, warnings = resolve(AUTO, None)
     assert (t.nlu, t.retrieval, t.min_context_score) == (UNCALIBRATED["nlu"], UNCALIBRATED["retrieval"],

@@ -269,7 +269,7 @@ def test_config_records_components_settings_and_support(tmp_path: Path) -> None:
     assert tokenizer is not None and tokenizer.support.status == "replaced"
     assert "fine-tuned transformer" in tokenizer.support.note
     fallback = config.component("FallbackClassifier")
-    assert fallback is not None and fallback.support.status == "missing" and "nlu.threshold" in fallback.support.note
+    assert fallback is not None and fallback.support.status == "used" and "nlu.threshold" in fallback.support.note
     assert config.pipeline[-1].support.status == "used"  # a rasa.* class path is the built-in
     assert config.fallback_threshold == 0.7 and config.ambiguity_threshold == 0.1
     assert config.memoization is not None and config.memoization.augmented and config.memoization.max_history == 4
@@ -316,11 +316,11 @@ def test_every_rasa_36_component_and_policy_is_known(tmp_path: Path) -> None:
     write(tmp_path, {"config.yml": f"language: en\npipeline:\n{pipeline}policies:\n{policies}"})
     config = read_config(tmp_path)
     missing = {c.name for c in (*config.pipeline, *config.policies) if c.support.status == "missing"}
-    assert missing == {"FallbackClassifier", "DucklingEntityExtractor", "UnexpecTEDIntentPolicy"}
+    assert missing == {"DucklingEntityExtractor", "UnexpecTEDIntentPolicy"}
     assert sorted(f.message.split("'")[1] for f in config.findings) == sorted(missing)  # each named, as not supported
     assert all(c.support.status in ("used", "replaced", "missing") for c in (*config.pipeline, *config.policies))
     used = {c.name for c in (*config.pipeline, *config.policies) if c.support.status == "used"}
-    assert used == {"RegexEntityExtractor", "EntitySynonymMapper", "RegexFeaturizer",
+    assert used == {"RegexEntityExtractor", "EntitySynonymMapper", "RegexFeaturizer", "FallbackClassifier",
                     "MemoizationPolicy", "AugmentedMemoizationPolicy", "RulePolicy"}
 
 
@@ -331,7 +331,7 @@ def test_example_configs(shared_data: Path) -> None:
     init = read_config(examples / "rasa-init-3.6.21")
     assert init.autoconfigured == ("pipeline", "policies") and init.findings == ()
     demo = read_config(examples / "financial-demo")
-    assert {f.message.split("'")[1] for f in demo.findings} == {"FallbackClassifier", "DucklingEntityExtractor"}
+    assert {f.message.split("'")[1] for f in demo.findings} == {"DucklingEntityExtractor"}
     assert demo.fallback_threshold == 0.7
     assert demo.rule_policy is not None and demo.rule_policy.core_fallback_threshold == 0.4
     assert demo.ted is not None and demo.ted.epochs == 40

@@ -42,7 +42,7 @@ rules:
   - active_loop: action_two_stage_fallback
 """
 CLEAR = {"hello": ("greet", 0.97), "what's my balance": ("check_balance", 0.95)}
-UNCLEAR = {"balanse plz?": ("check_balance", 0.41), "hrm": ("greet", 0.2)}
+UNCLEAR = {"balanse plz?": ("check_balance", 0.41), "hrm": ("greet", 0.2), "hi balance": ("greet", 0.5)}
 
 
 class ScriptedNLU:
@@ -118,3 +118,12 @@ async def test_a_second_no_gives_up(bot: Engine) -> None:
     assert [r["text"] for r in await _say(bot, "/out_of_scope")] == [
         "Sorry, I could not follow. A colleague will help."]
     assert await _loop(bot) is None
+
+
+async def test_config_ymls_ambiguity_threshold_makes_a_close_call_unclear(bot: Engine) -> None:
+    """FallbackClassifier's ambiguity_threshold: the top intent less than it ahead of the runner-up."""
+    bot.nlu_threshold, bot.nlu_ambiguity = 0.3, 0.3  # 0.5 against 0.25: confident enough, too close
+    (asked,) = await _say(bot, "hi balance")
+    assert asked["text"] == "Did you mean 'greet'?"
+    bot.nlu_ambiguity = 0.2
+    assert [r["text"] for r in await _say(bot, "hi balance", "c2")] == ["Hi!"]
