@@ -33,7 +33,7 @@ _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
     "user_featurization": {},
     "action_execution_rejected": {"name": str},
     "entities": {},
-    # accepted and stored; the state snapshot does not replay reverts (rewind/undo) yet
+    # reverts: the store replays the session without what they take back (bot/tracker.rebuilt)
     "rewind": {},
     "undo": {},
     "loop_interrupted": {},
@@ -145,3 +145,12 @@ def agent_uttered(text: str, *, agent: str, message_id: str | None = None) -> Ev
         "data": {},
         "metadata": {"agent": agent, "message_id": message_id or uuid.uuid4().hex},
     }
+
+
+def in_time_order(events: list[dict[str, Any]]) -> None:
+    """Stored order is time order: an action's events are made while it runs, its messages after,
+    and they are stored messages first; a timestamp older than the event before it is lifted."""
+    for before, event in zip(events, events[1:]):
+        if (event.get("timestamp") or 0) < (before.get("timestamp") or 0):
+            event["timestamp"] = before["timestamp"]
+

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from bot.events import Event
 
@@ -97,6 +97,37 @@ def apply(state: State, events: Iterable[Event], *, initial_slots: dict[str, Any
         elif kind == "session_started":  # a new session: slots come back only as the events after it
             new = State(slots=dict(initial_slots or {}), latest_event_time=new.latest_event_time,
                         paused=new.paused, handoff=new.handoff)
+    return new
+
+
+REVERTS = frozenset({"rewind", "undo"})
+
+
+def without_reverted(events: Iterable[Event]) -> list[Event]:
+    """`events` with what `undo` and `rewind` take back removed (Rasa's applied events): `undo`
+    takes back the last action and what followed it; `rewind` the last user message, what
+    followed it, and the action (`action_listen`) before it."""
+    out: list[Event] = []
+    for event in events:
+        kind = event.get("event")
+        if kind in REVERTS:
+            for target in ("user", "action") if kind == "rewind" else ("action",):
+                while out and out.pop().get("event") != target:
+                    pass
+        else:
+            out.append(event)
+    return out
+
+
+def rebuilt(incremental: State, session: Sequence[Event], *, initial_slots: dict[str, Any] | None = None) -> State:
+    """The state after a session's events (from its start) that reverted some of them: slots, the
+    active loop, the latest message and action as if the reverted events had never happened, as
+    Rasa's tracker replays its applied events. Whether a person has the conversation (handoff,
+    pause), the channel and the time stay as the events left them: a revert never takes back a
+    handoff."""
+    new = apply(State(), without_reverted(session), initial_slots=initial_slots)
+    new.handoff, new.paused = incremental.handoff, incremental.paused
+    new.latest_event_time, new.latest_input_channel = incremental.latest_event_time, incremental.latest_input_channel
     return new
 
 

@@ -7,32 +7,15 @@ from typing import Any, Iterable, Sequence
 from bot.dialogue.states import RESETS, Featurizer, states_and_actions
 from bot.dialogue.story import Event
 from bot.policies.base import Conversation
-
-
-def _undo_till(kind: str, events: list[Event]) -> None:
-    """Remove events from the end up to and including the last one of `kind`."""
-    while events:
-        if events.pop().get("event") == kind:
-            return
+from bot.tracker import without_reverted
 
 
 def session_events(events: Iterable[Event]) -> list[Event]:
     """The events since the last session start or restart, with what `undo` and `rewind` take
-    back removed (Rasa's applied events): `undo` takes back the last action and what followed;
-    `rewind` the last user message, what followed, and the `action_listen` before it."""
-    out: list[Event] = []
-    for event in events:
-        kind = event.get("event")
-        if kind in RESETS:
-            out = []
-        elif kind == "undo":
-            _undo_till("action", out)
-        elif kind == "rewind":
-            _undo_till("user", out)
-            _undo_till("action", out)
-        else:
-            out.append(event)
-    return out
+    back removed (Rasa's applied events, bot/tracker.without_reverted)."""
+    events = list(events)
+    start = max((i + 1 for i, e in enumerate(events) if e.get("event") in RESETS), default=0)
+    return without_reverted(events[start:])
 
 
 def window_prefix(state_slots: dict[str, Any], active_loop: str | None, window: Sequence[Event],

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bot.events import Event
 from bot.storage.schema import conversations
 from bot.storage.schema import events as event_rows
-from bot.tracker import HUMAN_STATUSES, State, Tracker, apply
+from bot.tracker import HUMAN_STATUSES, REVERTS, State, Tracker, apply, rebuilt
 
 log = logging.getLogger(__name__)
 #: Called after every committed append: (conversation id, the new events, the new state).
@@ -191,6 +191,9 @@ class SQLTrackerStore:
                 )
             ).one()
             state = apply(State.from_json(row.state), stamped, initial_slots=initial_slots)
+            if any(e.get("event") in REVERTS for e in stamped):  # rewind/undo: replay the session
+                state = rebuilt(state, [*await self._session(conn, conversation_id), *stamped],
+                                initial_slots=initial_slots)
             await self._write(conn, conversation_id, stamped, state, row.event_count + len(stamped), now)
         for listener in self.listeners:  # after the commit: what they are told is stored
             try:
@@ -215,6 +218,8 @@ class SQLTrackerStore:
                                .with_for_update())
             await conn.execute(delete(event_rows).where(event_rows.c.conversation_id == conversation_id))
             state = apply(State(), stamped, initial_slots=initial_slots)
+            if any(e.get("event") in REVERTS for e in stamped):
+                state = rebuilt(state, stamped, initial_slots=initial_slots)
             await self._write(conn, conversation_id, stamped, state, len(stamped), now)
         for listener in self.listeners:
             try:
@@ -224,6 +229,15 @@ class SQLTrackerStore:
         return state
 
     # -- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    async def _session(conn: AsyncConnection, conversation_id: str) -> list[Event]:
+        """The stored events of the conversation's current session (from its last start or restart)."""
+        mine = event_rows.c.conversation_id == conversation_id
+        start = select(func.max(event_rows.c.id)).where(mine, event_rows.c.type.in_(("session_started", "restart")))
+        rows = await conn.execute(select(event_rows.c.payload).where(mine, event_rows.c.id >= func.coalesce(
+            start.scalar_subquery(), 0)).order_by(event_rows.c.id))
+        return [dict(payload) for (payload,) in rows]
 
     @staticmethod
     async def _write(conn: AsyncConnection, conversation_id: str, stamped: Sequence[Event], state: State,

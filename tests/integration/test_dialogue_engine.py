@@ -172,3 +172,13 @@ async def test_events_are_stored_in_time_order(engine: Engine) -> None:
     await say(engine, '/order_status{"order_number": "NW-10001"}')
     stamps = [e["timestamp"] for e in await events(engine)]
     assert stamps == sorted(stamps)
+
+
+async def test_back_takes_the_last_message_and_its_slots_back(engine: Engine) -> None:
+    await say(engine, '/order_status{"order_number": "NW-10001"}')
+    assert (await engine.store.load("c1", window=100)).state.slots["order_number"] == "NW-10001"
+    await say(engine, '/order_status{"order_number": "NW-10009"}')
+    await say(engine, "/back")  # action_back: this message and the one before are taken back
+    tracker = await engine.store.load("c1", window=100)
+    assert tracker.state.slots["order_number"] == "NW-10001"
+    assert await say(engine, "/order_status") == ["Order NW-10001 is on its way."]

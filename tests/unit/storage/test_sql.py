@@ -337,3 +337,24 @@ async def test_listeners_hear_each_committed_append(store: SQLTrackerStore) -> N
     await store.append("c", [ev("user", 1.0, text="hi"), ev("pause", 2.0)])
     assert heard == [("c", 2, True)]  # a failing listener neither fails the append nor silences the others
     assert len(await store.events("c")) == 2
+
+
+async def test_a_revert_replays_the_session_but_never_takes_back_a_handoff(store: SQLTrackerStore) -> None:
+    def user(ts: float, intent: str) -> Event:
+        return ev("user", ts, text=f"/{intent}", parse_data={"intent": {"name": intent, "confidence": 1.0}})
+
+    await store.append("r", [ev("action", 1.0, name="action_session_start"), ev("session_started", 1.1),
+                             ev("slot", 1.2, name="city", value="Bern"), ev("action", 1.3, name="action_listen"),
+                             user(2.0, "greet"), ev("action", 2.1, name="utter_greet"),
+                             ev("action", 2.2, name="action_listen")])
+    await store.append("r", [user(3.0, "move"), ev("slot", 3.1, name="city", value="Basel"),
+                             ev("active_loop", 3.2, name="move_form"),
+                             ev("handoff", 3.3, status="pending", trigger="asked")])
+    state = await store.append("r", [ev("rewind", 3.4)])  # the message is taken back, as the fallback does
+    assert state.slots == {"city": "Bern"} and state.active_loop is None
+    # the listen before the message goes with it, as in Rasa
+    assert state.latest_action_name == "utter_greet" and state.latest_message["intent"]["name"] == "greet"
+    assert state.handoff["status"] == "pending" and state.latest_event_time == 3.4  # not taken back
+    assert (await store.load("r", window=100)).state == state
+    state = await store.append("r", [ev("undo", 3.5)])  # takes back the last action, utter_greet
+    assert state.latest_action_name == "action_listen" and state.slots == {"city": "Bern"}
