@@ -144,7 +144,7 @@ class Engine:
             if not new or new[-1].get("event") != "action" or new[-1].get("name") != ACTION_LISTEN:
                 new.append(ev.action(ACTION_LISTEN))
             reason["timings_ms"]["turn"] = round((time.perf_counter() - started) * 1000, 2)
-            _in_order(new)
+            ev.in_time_order(new)
             await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
             return TurnResult(replies, new, decision)
 
@@ -250,11 +250,3 @@ class Engine:
             new.append(ev.bot(message.get("text"), data=data, metadata={"reason": reason}))
             out.append(message)
         return out
-
-
-def _in_order(events: list[dict[str, Any]]) -> None:
-    """Stored order is time order: an action's events are made while it runs, its messages after,
-    and they are stored messages first; a timestamp older than the event before it is lifted."""
-    for before, event in zip(events, events[1:]):
-        if (event.get("timestamp") or 0) < (before.get("timestamp") or 0):
-            event["timestamp"] = before["timestamp"]

@@ -21,7 +21,7 @@ from bot import events as ev
 from bot.dialogue.executor import Context
 from bot.dialogue.loop import turn_events
 from bot.domain import DEFAULT_ACTIONS, DEFAULT_INTENTS
-from bot.engine import UserMessage, _in_order
+from bot.engine import UserMessage
 from bot.errors import BadRequest, InvalidEvent, NotFound
 from bot.server.api import _conversation_id, _tracker
 from bot.server.keys import OUTPUTS, RUNTIME
@@ -112,7 +112,7 @@ async def execute(request: web.Request) -> web.Response:
             reason = {"route": "http_api", "action": action, "policy": recorded.get("policy"), "timings_ms": {}}
             replies = engine._say(outcome.messages, new, reason)
             new += outcome.events
-        _in_order(new)
+        ev.in_time_order(new)
         await runtime.store.append(cid, new, initial_slots=runtime.domain.initial_slots)
     await _send(output, cid, replies)
     messages = [{"recipient_id": cid, **m} for m in replies]
