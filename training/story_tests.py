@@ -203,33 +203,35 @@ def action_report(results: Sequence[StoryResult]) -> dict[str, Any]:
 
 
 def failed_stories_yaml(results: Sequence[StoryResult]) -> str:
-    """The failed stories in Rasa's test-story format, each wrong step with what was predicted."""
-    stories = []
+    """The failed stories in Rasa's test-story format, which Rasa and Switchboard read back: each
+    wrong step followed by a `# predicted: ...` comment, as Rasa writes it; where the story is
+    (`source`), and what else went wrong (entities, actions that failed), under its `metadata`."""
+    lines = ['version: "3.1"', "stories:"]
     for r in results:
         if r.passed:
             continue
-        steps = []
-        for c in r.checks:
-            if c.kind == "action":
-                line = {"action": c.expected}
-            elif c.kind == "intent":
-                line = {"intent": c.expected}
-            else:
-                continue
-            if not c.ok:
-                line["predicted"] = f"{c.predicted} ({c.policy} {c.confidence:.2f}) at {c.source}"
-            steps.append(line)
+        metadata: dict[str, Any] = {"source": r.source}
         entity_failures = [c for c in r.failures if c.kind == "entities"]
-        story: dict[str, Any] = {"story": r.name, "source": r.source, "steps": steps}
         if entity_failures:
-            story["entity_mismatches"] = [{"at": c.source, "expected": c.expected, "predicted": c.predicted}
-                                          for c in entity_failures]
+            metadata["entity_mismatches"] = [{"at": c.source, "expected": c.expected, "predicted": c.predicted}
+                                             for c in entity_failures]
         action_errors = [c for c in r.failures if c.kind == "action_run"]
         if action_errors:
-            story["action_errors"] = [{"at": c.source, "action": c.expected, "error": c.predicted}
-                                      for c in action_errors]
-        stories.append(story)
-    return yaml.safe_dump({"version": "3.1", "stories": stories}, sort_keys=False, allow_unicode=True)
+            metadata["action_errors"] = [{"at": c.source, "action": c.expected, "error": c.predicted}
+                                         for c in action_errors]
+        header = yaml.safe_dump([{"story": r.name, "metadata": metadata}], sort_keys=False, allow_unicode=True,
+                                width=1000)
+        lines += header.rstrip("\n").splitlines()
+        lines.append("  steps:")
+        for c in r.checks:
+            if c.kind not in ("action", "intent") or (c.ok and c.expected == ACTION_LISTEN):
+                continue  # as Rasa writes stories: a listen shows only where it was mispredicted
+            value = yaml.safe_dump(c.expected, allow_unicode=True).removesuffix("\n...\n").strip()
+            step = f"  - {c.kind}: {value}"
+            if not c.ok:
+                step += f"  # predicted: {c.predicted} ({c.policy} {c.confidence:.2f}) at {c.source}".replace("\n", " ")
+            lines.append(step)
+    return "\n".join(lines) + "\n"
 
 
 def actions_run(results: Sequence[StoryResult]) -> dict[str, dict[str, Any]]:
