@@ -17,7 +17,8 @@ from bot.dialogue.conversation import conversation
 from bot.dialogue.project import conversation_tests, data_files, find_domain
 from bot.dialogue.slots import slot_features, slots_for_entities
 from bot.dialogue.states import ACTION_LISTEN, Featurizer, strip_rule_only
-from bot.dialogue.stories import SlotType, read_files
+from bot.dialogue.slot_types import SlotType
+from bot.dialogue.stories import read_files
 from bot.dialogue.story import Event, StoryBlock
 from bot.dialogue.yaml_lines import Finding
 from bot.domain import Domain

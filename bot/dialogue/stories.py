@@ -19,13 +19,13 @@ given) the slot is taken as a text slot."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from bot.dialogue.annotations import listed_entities, parse_annotated
 from bot.dialogue.checkpoints import Segment, link
 from bot.dialogue.project import check_version
+from bot.dialogue.slot_types import SlotType
 from bot.dialogue.story import Event, Kind, StoryBlock
 from bot.dialogue.yaml_lines import Finding, Level, LinedYaml, read_yaml
 from bot.nlu.payload import payload_entities
@@ -36,31 +36,6 @@ SINGLE_KEYS = ("action", "bot", "active_loop", "slot_was_set", "checkpoint", "or
 STORY_ITEM_KEYS = frozenset({"story", "steps", "metadata"})
 RULE_ITEM_KEYS = frozenset({"rule", "steps", "metadata", "condition", "conversation_start", "wait_for_user_input"})
 FILLED = "filled"  # Rasa's value for a text slot named without a value
-
-
-@dataclass(frozen=True)
-class SlotType:
-    """A domain slot as `slot_was_set: [name]` needs it."""
-
-    type: str  # text, bool, categorical, float, list, any, or a custom class path
-    influences: bool = True  # influence_conversation
-
-
-def slot_types(domain: Mapping[str, Any]) -> dict[str, SlotType]:
-    """The slot types of a domain dict (Rasa 2 class paths such as rasa.shared.core.slots.TextSlot
-    are read as their short names; UnfeaturizedSlot as `any`)."""
-    out: dict[str, SlotType] = {}
-    for name, spec in (domain.get("slots") or {}).items():
-        spec = spec if isinstance(spec, dict) else {}
-        raw = str(spec.get("type") or "any")
-        short = raw.rsplit(".", 1)[-1]
-        if "." in raw and short.endswith("Slot"):
-            short = short[: -len("Slot")]
-        kind = {"unfeaturized": "any"}.get(short.lower(), short.lower() if short.lower() in (
-            "text", "bool", "categorical", "float", "list", "any") else raw)
-        influences = spec.get("influence_conversation", kind != "any") is not False and kind != "any"
-        out[str(name)] = SlotType(kind, influences)
-    return out
 
 
 class _Reader:

@@ -24,7 +24,8 @@ from bot.dialogue.config import ProjectConfig
 from bot.dialogue.project import (
     DomainData, Finding, conversation_tests, data_files, find_domain, item_name, load_domain, read_config, read_yaml,
 )
-from bot.dialogue.stories import read_segments, slot_types
+from bot.dialogue.slot_types import slot_types
+from bot.dialogue.stories import read_segments
 from bot.dialogue.story import Event, Kind, StoryBlock
 from bot.domain import DEFAULT_INTENTS
 

@@ -7,7 +7,8 @@ import textwrap
 from pathlib import Path
 
 from bot.dialogue.annotations import parse_annotated
-from bot.dialogue.stories import MAX_VARIANTS, SlotType, read_blocks, read_files, slot_types
+from bot.dialogue.slot_types import SlotType, slot_types
+from bot.dialogue.stories import MAX_VARIANTS, read_blocks, read_files
 from bot.dialogue.story import StoryBlock
 
 
