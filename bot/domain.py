@@ -12,8 +12,9 @@ from bot.errors import ConfigError
 from bot.settings import read_yaml
 
 FALLBACK_INTENT = "nlu_fallback"
+OUT_OF_SCOPE = "out_of_scope"  # Rasa's intent for what the bot does not handle (a project may declare it)
 # Rasa's default intents: every domain has them (`/restart`, `/back`, `/session_start` run default actions)
-DEFAULT_INTENTS = frozenset({"restart", "back", "out_of_scope", "session_start", FALLBACK_INTENT})
+DEFAULT_INTENTS = frozenset({"restart", "back", OUT_OF_SCOPE, "session_start", FALLBACK_INTENT})
 # The NLU model's label for the support logs' questions: not an intent of the domain (never in
 # /model/parse), it tells "a question the logs answer" apart from "foreign" (nlu_fallback).
 KNOWLEDGE_LABEL = "_support_logs"

@@ -15,7 +15,7 @@ from bot.dialogue.executor import Context, Executor
 from bot.dialogue.loop import Turn, extract, turn_events
 from bot.dialogue.model import DialogueModel
 from bot.dialogue.states import ACTION_LISTEN
-from bot.domain import DEFAULT_INTENTS, DEFAULT_RESPONSE, FALLBACK_INTENT, Domain
+from bot.domain import DEFAULT_INTENTS, DEFAULT_RESPONSE, FALLBACK_INTENT, OUT_OF_SCOPE, Domain
 from bot.nlu.base import Classifier, Prediction
 from bot.nlu.batcher import MicroBatcher
 from bot.nlu.payload import parse_payload
@@ -81,13 +81,26 @@ class Engine:
         config.yml's `ambiguity_threshold`, the intent is nlu_fallback (the model's own ranking
         stays)."""
         if prediction.intent == FALLBACK_INTENT:
-            return prediction
+            return self._own_out_of_scope(prediction)
         ranking = prediction.ranking
         ambiguous = (self.nlu_ambiguity > 0 and len(ranking) > 1 and ranking[0][0] == prediction.intent
                      and ranking[0][1] - ranking[1][1] < self.nlu_ambiguity)
         if prediction.confidence >= self.nlu_threshold and not ambiguous:
             return prediction
         return replace(prediction, intent=FALLBACK_INTENT, confidence=self.nlu_threshold)
+
+    def _own_out_of_scope(self, prediction: Prediction) -> Prediction:
+        """Foreign text, for a project that declares its own `out_of_scope` intent (and rules or
+        stories for it, as Rasa users write them): that intent, at the model's foreign
+        probability. A message that is merely unclear (under the threshold) stays nlu_fallback."""
+        if OUT_OF_SCOPE not in self.domain.intents or prediction.foreign is None or prediction.for_logs:
+            return prediction
+        intents = [c for name, c in prediction.ranking if name != FALLBACK_INTENT]
+        if prediction.foreign < max([prediction.knowledge or 0.0, *intents]):
+            return prediction
+        ranking = ((OUT_OF_SCOPE, prediction.foreign),) + tuple(
+            r for r in prediction.ranking if r[0] not in (FALLBACK_INTENT, OUT_OF_SCOPE))
+        return replace(prediction, intent=OUT_OF_SCOPE, confidence=prediction.foreign, ranking=ranking)
 
     def predict_now(self, text: str) -> Prediction:
         """Classify one message in the calling thread (evaluation, scripts)."""

@@ -27,7 +27,7 @@ from bot.dialogue.conversation import session_events
 from bot.dialogue.slots import REQUESTED_SLOT
 from bot.dialogue.states import ACTION_LISTEN
 from bot.dialogue.story import Event
-from bot.domain import DEFAULT_RESPONSE, FALLBACK_INTENT
+from bot.domain import DEFAULT_RESPONSE, FALLBACK_INTENT, OUT_OF_SCOPE
 
 if TYPE_CHECKING:
     from bot.dialogue.executor import Context, Executor, Outcome
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 NAME = "action_two_stage_fallback"
 ASK_AFFIRMATION = "action_default_ask_affirmation"
 ASK_REPHRASE = "action_default_ask_rephrase"
-OUT_OF_SCOPE = "out_of_scope"
 REPHRASE_RESPONSE = "utter_ask_rephrase"
 REPHRASE_TEXT = "I'm sorry, I didn't quite understand that. Could you rephrase?"  # Rasa's default
 
