@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.settings import load_settings
+from tests.conftest import release_memory
 
 
 def free_port() -> int:
@@ -62,6 +63,8 @@ async def start_server(request: pytest.FixtureRequest) -> AsyncIterator[StartSer
         await session.close()
     for runner in runners:
         await runner.cleanup()
+    runners.clear()
+    release_memory()  # the bot's models go with it
 
 
 @pytest.fixture
