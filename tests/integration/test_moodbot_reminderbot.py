@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.cli import main
 from bot.dialogue.migrate import migrate_project
-from tests.conftest import train_copy
+from tests.conftest import light_training, train_copy
 from tests.integration.conftest import Server, StartServer, free_port
 
 # Texts from the bots' own NLU data: these tests are about the dialogue. (Of moodbot's examples,
@@ -123,9 +123,11 @@ class WarnDry(Action):
 """
 
 
-def _with_tests(stories: dict[str, Any]) -> Any:
+def _with_tests(stories: dict[str, Any], *, light: bool = False) -> Any:
     def prepare(project: Path) -> None:
         migrate_project(project)
+        if light:  # its intents are few and far apart
+            light_training(project)
         (project / "endpoints.yml").write_text("# actions run in process\n")
         (project / "tests").mkdir(exist_ok=True)
         (project / "tests" / "test_stories.yml").write_text(yaml.safe_dump({"version": "3.1", **stories},
@@ -142,7 +144,7 @@ def moodbot(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture(scope="session")
 def reminderbot(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_copy(shared_data / "rasa-examples" / "reminderbot", tmp_path_factory.mktemp("reminderbot"),
-                      "reminderbot", prepare=_with_tests(REMINDERBOT_TESTS))
+                      "reminderbot", prepare=_with_tests(REMINDERBOT_TESTS, light=True))
 
 
 @pytest.mark.parametrize("bot", ["moodbot", "reminderbot"])
