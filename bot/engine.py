@@ -82,9 +82,9 @@ class Engine:
         stays)."""
         if prediction.intent == FALLBACK_INTENT:
             return self._own_out_of_scope(prediction)
-        ranking = prediction.ranking
-        ambiguous = (self.nlu_ambiguity > 0 and len(ranking) > 1 and ranking[0][0] == prediction.intent
-                     and ranking[0][1] - ranking[1][1] < self.nlu_ambiguity)
+        others = [c for name, c in prediction.ranking if name not in (prediction.intent, FALLBACK_INTENT)]
+        ambiguous = (self.nlu_ambiguity > 0 and bool(others)  # the two best intents, as Rasa compares them
+                     and prediction.confidence - max(others) < self.nlu_ambiguity)
         if prediction.confidence >= self.nlu_threshold and not ambiguous:
             return prediction
         return replace(prediction, intent=FALLBACK_INTENT, confidence=self.nlu_threshold)
