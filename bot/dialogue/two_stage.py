@@ -75,7 +75,8 @@ class TwoStageFallback:
             asked = await self._ask(ctx, users[-1], affirm=True)
             return Outcome([{"event": "active_loop", "timestamp": time.time(), "name": NAME}, *asked.events],
                            asked.messages, error=asked.error)
-        start = max(i for i, e in enumerate(applied) if e.get("event") == "active_loop" and e.get("name") == NAME)
+        start = max((i for i, e in enumerate(applied) if e.get("event") == "active_loop" and e.get("name") == NAME),
+                    default=0)  # its activation older than the loaded window: every message loaded is the loop's
         replies = [e for e in applied[start:] if e.get("event") == "user"]
         taken_back = [{"event": "rewind", "timestamp": time.time()} for _ in range(len(replies) + 1)]
         closed = [{"event": "active_loop", "timestamp": time.time(), "name": None}, _slot_unset()]
