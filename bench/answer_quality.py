@@ -11,8 +11,9 @@ message in a fresh conversation (training/evaluate.py's `turn`), generator off a
   SGD services and payments, BANKING77's bank-only questions, airline tweets): any answer
   counts against the bot, per route and per source.
 
-With the generator on, the foreign questions are a sample (`--per-source-generation`): the
-embedded model needs seconds per answer. Writes OUT/answer_quality.json and .md. Measures only."""
+With the generator on, the foreign questions are a uniform sample of all of them
+(`--generation-sample`, each source in its share of the whole): the embedded model needs seconds
+per answer. The generator-off run's answers to the same sample are reported beside it. Writes OUT/answer_quality.json and .md. Measures only."""
 
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def train(tree: Path) -> None:
                    check=True)
 
 
-def questions(per_source: int | None, split: str = "test") -> list[dict[str, Any]]:
+def questions(per_source: int | None, split: str = "test", *, generation_sample: int | None = None) -> list[dict[str, Any]]:
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "bench"))
     import csv
@@ -114,7 +115,9 @@ def questions(per_source: int | None, split: str = "test") -> list[dict[str, Any
         with path.open(newline="", encoding="utf-8") as fh:
             items += [{"set": "logs", "source": path.name, "expected": row["log_id"], "text": row["text"]}
                       for row in csv.DictReader(fh)]
-    for source, texts in foreign_sets.sample(SHARED, split, per_source=per_source).items():
+    foreign = (foreign_sets.uniform_sample(SHARED, split, size=generation_sample) if generation_sample
+               else foreign_sets.sample(SHARED, split, per_source=per_source))
+    for source, texts in foreign.items():
         items += [{"set": "foreign", "source": source, "text": t} for t in texts]
     return items
 
@@ -197,7 +200,8 @@ def markdown(result: dict[str, Any]) -> str:
             ("**foreign questions answered**", lambda r: pct(r["foreign"]["answered"])),
             ("... by an intent", lambda r: pct(r["foreign"]["by_route"]["intent"])),
             ("... by a support log", lambda r: pct(r["foreign"]["by_route"]["retrieval"])),
-            ("... by generation", lambda r: pct(r["foreign"]["by_route"]["generation"]))]
+            ("... by generation", lambda r: pct(r["foreign"]["by_route"]["generation"])),
+            ("... of the generator-on sample", lambda r: pct(r["foreign"].get("on_generation_sample")))]
     sources = sorted({s for r in runs.values() for s in r["foreign"]["by_source"]})
     rows += [(f"... of {s}", lambda r, s=s: pct(r["foreign"]["by_source"].get(s))) for s in sources]
     rows.append(("run time (s)", lambda r: str(r["seconds"])))
@@ -230,8 +234,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with (default: %(default)s)")
     parser.add_argument("--per-source", type=int, default=None, help="foreign questions per source (default: all)")
-    parser.add_argument("--per-source-generation", type=int, default=100,
-                        help="foreign questions per source with the generator on")
+    parser.add_argument("--generation-sample", type=int, default=500,
+                        help="foreign questions with the generator on: a uniform sample of all sources")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--split", choices=("test", "train"), default="test",
                         help="the foreign questions' split: test to report, train to study failures")
@@ -245,9 +249,10 @@ def main() -> None:
         drive(args.drive, args.questions, args.generator, args.answers)
         return
     items = questions(args.per_source, args.split)
-    sample = [i for i in questions(args.per_source_generation, args.split) if i["set"] == "foreign"]
+    sample = [i for i in questions(None, args.split, generation_sample=args.generation_sample) if i["set"] == "foreign"]
     in_domain = [i for i in items if i["set"] != "foreign"]
     from bot.settings import load_settings
+    from training.evaluate import ANSWERING
 
     handoff = set(load_settings(REPO / SHOP).handoff.intents)
     trees = [("after", REPO)] + ([] if args.skip_baseline else [("before", worktree(args.baseline))])
@@ -267,6 +272,11 @@ def main() -> None:
                 print(f"{name}: {len(asked)} questions", flush=True)
                 answers = ask(tree, asked, generator, Path(tmp), name.replace(", ", "-").replace(" ", "_"))
                 result["runs"][name] = score(answers, handoff)
+                # the generator-on sample, generator off too: a like-for-like row
+                asked_on = {i["text"] for i in sample}
+                rows = [r for r in answers["rows"] if r["set"] == "foreign" and r["text"] in asked_on]
+                result["runs"][name]["foreign"]["on_generation_sample"] = _rate(
+                    sum(r["route"] in ANSWERING for r in rows), len(rows))
     order = ["before, generator off", "after, generator off", "before, generator embedded", "after, generator embedded"]
     result["runs"] = {k: result["runs"][k] for k in order if k in result["runs"]}
     args.out.mkdir(parents=True, exist_ok=True)

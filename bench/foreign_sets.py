@@ -83,3 +83,16 @@ def sample(data: Path, split: str = "test", *, per_source: int | None = None, se
         return sets
     rng = random.Random(seed)
     return {name: rng.sample(texts, min(per_source, len(texts))) for name, texts in sets.items()}
+
+
+def uniform_sample(data: Path, split: str = "test", *, size: int, seed: int = 13,
+                   banking77: str = "bank_only") -> dict[str, list[str]]:
+    """`size` questions drawn with a fixed seed from all sources together, so each source keeps
+    its share of the whole set and a rate on the sample estimates the rate on all of it (a
+    per-source cap weights a source of 93 questions like one of 1,162)."""
+    pairs = [(name, text) for name, texts in load(data, split, banking77=banking77).items() for text in texts]
+    chosen = random.Random(seed).sample(pairs, min(size, len(pairs)))
+    out: dict[str, list[str]] = {}
+    for name, text in chosen:
+        out.setdefault(name, []).append(text)
+    return out

@@ -9,7 +9,9 @@ topics that are its own business (`calibration.exclude_topics: [banking]` for a 
 Shipped messages too close to the bot's own data (cosine >= `max_similarity` to an intent
 example or a support-log question) are dropped and counted: a shop that sells cookware must
 not learn that "can I put this pan in the oven" is foreign. The rest is split in two:
-- the training topics teach the NLU model what foreign looks like (label `nlu_fallback`);
+- the training topics teach the NLU model what foreign looks like (label `nlu_fallback`): the
+  hard negatives (WHOLE_TOPICS: a shop's verbs, cancel, pay, reset, how long, on a bank's or
+  another business's things) always whole, a stable hash sample of the others up to MAX_TRAIN;
 - the calibration topics (CALIBRATION_TOPICS) are held out whole to set every route's threshold
   (training/routes.py). They were written apart from the training topics, in other words and
   close to what a shop hears (bank cards and transfers, airline passengers, other shops,
@@ -36,6 +38,8 @@ CALIBRATION_SHARE = 1 / 3  # of the project's own foreign messages
 # shipped training-topic messages kept (picked by a hash of the text, so a stable sample): enough
 # to learn what foreign looks like; more costs training time (each is ~16 tokens)
 MAX_TRAIN = 1200
+# hard negatives: a shop's verbs on other businesses' things; always taught whole, the sample fills the rest
+WHOLE_TOPICS = frozenset({"keyword_contrast", "bank_words_on_shop_verbs"})
 MAX_SIMILARITY = 0.8  # a shipped message this close to the bot's own data is not foreign to it
 
 
@@ -103,8 +107,10 @@ def load_foreign(
             if line.lower() not in seen:
                 seen.add(line.lower())
                 shipped.append((topic, line))
-    training = sorted((pair for pair in shipped if pair[0] not in CALIBRATION_TOPICS), key=lambda pair: _digest(pair[1]))
-    shipped = [pair for pair in shipped if pair[0] in CALIBRATION_TOPICS] + training[:max_train]
+    whole = [pair for pair in shipped if pair[0] in WHOLE_TOPICS]
+    training = sorted((pair for pair in shipped if pair[0] not in CALIBRATION_TOPICS | WHOLE_TOPICS),
+                      key=lambda pair: _digest(pair[1]))
+    shipped = [pair for pair in shipped if pair[0] in CALIBRATION_TOPICS] + whole + training[:max(0, max_train - len(whole))]
     near = _near_own_data([t for _, t in shipped], own_texts, encoder, max_similarity)
     for (topic, line), close in zip(shipped, near):
         if close:

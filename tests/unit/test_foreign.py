@@ -53,3 +53,13 @@ def test_messages_close_to_the_bots_own_data_are_dropped(encoder, tmp_path: Path
     assert set(banking[1:]) <= set(text.dropped_near_own_data)
     assert not set(text.dropped_near_own_data) & set(text.train + text.calibration)
     assert text.summary()["dropped_near_own_data"] == len(text.dropped_near_own_data)
+
+
+def test_hard_negatives_are_taught_whole_and_the_sample_fills_the_rest() -> None:
+    from training.foreign import WHOLE_TOPICS
+
+    whole = {line for t in WHOLE_TOPICS for line in read_lines(CORPUS_DIR / f"{t}.txt")}
+    text = load_foreign([], None, max_train=len(whole) + 50)
+    assert whole <= set(text.train)
+    assert len(text.train) == len(whole) + 50  # the other training topics: a hash sample of 50
+    assert len(load_foreign([], None, max_train=10).train) == len(whole)  # never cut below the whole topics
