@@ -12,8 +12,10 @@ from typing import Iterable
 
 import yaml
 
+from bot.dialogue.annotations import parse_annotated
 from bot.errors import ConfigError
 from bot.jsonl import read_jsonl
+from bot.nlu.tagging import Span
 
 # [text](entity), [text](entity:value), [text]{"entity": ..., "value": ...}
 _ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\((?P<paren>[^)]+)\)|(?P<json>\{[^}]*\}))")
@@ -24,6 +26,7 @@ class Example:
     text: str
     label: str
     entities: tuple[tuple[str, str], ...] = ()  # (entity, value)
+    spans: tuple[Span, ...] = ()  # the same entities with their offsets, roles and groups: what the token head learns
 
 
 @dataclass
@@ -76,6 +79,24 @@ def _block(value: object) -> list[str]:
     return [line for line in lines if line]
 
 
+def _spans(raw: str, text: str, synonyms: dict[str, str]) -> tuple[Span, ...]:
+    """The annotated spans of an example; an annotation whose value differs from its text is a
+    synonym too (`[NYC](city:New York)`: "nyc" -> "New York"), as Rasa's EntitySynonymMapper learns."""
+    plain, found, _ = parse_annotated(raw)
+    if plain != text:  # an annotation only one of the two parsers reads: no offsets to trust
+        return ()
+    spans = []
+    for e in found:
+        surface = plain[e["start"]:e["end"]]
+        value = str(e.get("value", surface))
+        if value != surface:
+            synonyms.setdefault(surface.lower(), value)
+        spans.append(Span(e["start"], e["end"], str(e["entity"]), value,
+                          str(e["role"]) if e.get("role") is not None else None,
+                          str(e["group"]) if e.get("group") is not None else None))
+    return tuple(spans)
+
+
 def load_rasa_nlu(path: Path) -> NLUData:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -88,12 +109,12 @@ def load_rasa_nlu(path: Path) -> NLUData:
         if "intent" in item:
             for raw in _block(item.get("examples")):
                 text, entities = strip_annotations(raw)
-                data.examples.append(Example(text, str(item["intent"]), entities))
+                data.examples.append(Example(text, str(item["intent"]), entities, _spans(raw, text, data.synonyms)))
         elif "regex" in item:
             data.regexes.setdefault(str(item["regex"]), []).extend(_block(item.get("examples")))
         elif "synonym" in item:
             for raw in _block(item.get("examples")):
-                data.synonyms[raw.lower()] = str(item["synonym"])
+                data.synonyms[raw.lower()] = str(item["synonym"])  # a synonym block wins over an annotation
         # lookup tables and other keys are accepted and ignored
     return data
 

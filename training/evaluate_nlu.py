@@ -8,6 +8,8 @@ Definitions used in report.json:
 - in_scope_accuracy (with --oos): the share of --data messages given their gold intent with the
   threshold applied (a rejection counts as wrong), as on CLINC150; oos_recall: the share of
   --oos messages that come out as `nlu_fallback`.
+- entities (when the model has an entity head or the data annotates entities): exact span and
+  type against the annotations, per entity, micro and macro (training/entity_metrics.py).
 - latency_ms_p50/p95: one message at a time through `predict`, in process."""
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def load_examples(paths: Sequence[Path]) -> list[Example]:
             examples += [Example(line.strip(), FALLBACK_INTENT) for line in lines if line.strip()]
         else:
             examples += load_nlu([path]).examples
-    return [Example(e.text, FALLBACK_INTENT if e.label.lower() in OOS_LABELS else e.label) for e in examples]
+    return [Example(e.text, FALLBACK_INTENT if e.label.lower() in OOS_LABELS else e.label, e.entities, e.spans)
+            for e in examples]
 
 
 def intent_report(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
@@ -109,6 +112,13 @@ def evaluate_model(
             report["sentiment_accuracy"] = float(np.mean([g == q for g, q in zip(s_gold, s_pred)]))
             report["sentiment_macro_f1"] = float(f1_score(s_gold, s_pred, average="macro", zero_division=0))
             report["sentiment_confusion"] = {f"{g}->{q}": n for (g, q), n in Counter(zip(s_gold, s_pred)).items()}
+    if model.tags or any(e.spans for e in data):
+        from training.entity_metrics import entity_report
+
+        extracted = [p.entities for p in model.predict(texts)]
+        annotated = [[{"start": s.start, "end": s.end, "entity": s.entity, "role": s.role, "group": s.group}
+                      for s in e.spans] for e in data]
+        report["entities"] = entity_report(annotated, extracted)
     report.update(latency(model, texts[:latency_sample]))
     return report, top
 
@@ -170,6 +180,10 @@ def summary_markdown(report: dict[str, Any], title: str) -> str:
         if report.get(key) is not None:
             value = report[key]
             lines.append(f"- {key}: {value:.4f}" if isinstance(value, float) else f"- {key}: {value}")
+    if isinstance(report.get("entities"), dict):
+        from training.entity_metrics import markdown
+
+        lines += markdown(report["entities"])
     pairs = report.get("confused_pairs") or []
     if pairs:
         lines += ["", "Most confused intent pairs (gold -> predicted):", "", "| gold | predicted | count |", "|---|---|---|"]

@@ -1,4 +1,5 @@
-"""Fine-tune all-MiniLM-L6-v2 end to end with an intent head and a sentiment head.
+"""Fine-tune all-MiniLM-L6-v2 end to end with an intent head, a sentiment head and, when the
+data annotates entities, a token head for them (BILOU tags, bot/nlu/tagging.py).
 
 Recipe (chosen on BANKING77 and airline tweets, see bench/results/nlu.md): mean pooling, heads
 started from logistic regressions on the frozen encoder (LP-FT), AdamW with linear warm-up then
@@ -36,6 +37,7 @@ class FineTuneConfig:
     max_epochs: int = 30  # ... but never more epochs than this
     learning_rate: float = 1e-4
     head_lr_multiplier: float = 1.0
+    entity_lr_multiplier: float = 20.0  # the token head starts from nothing (the others from a linear probe)
     linear_probe: bool = True  # start the heads from logistic regressions on the frozen encoder (LP-FT)
     batch_size: int = 32
     max_length: int = 64
@@ -61,6 +63,7 @@ class FineTuned:
     tokenizer: Any
     labels: list[str]
     sentiments: list[str]
+    tags: list[str] = field(default_factory=list)  # the entity head's BILOU tags (bot/nlu/tagging.py); [] without one
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
@@ -114,10 +117,48 @@ def _dev_score(ft: FineTuned, dev: Sequence[Example], sentiment_dev: Sequence[Ex
         predicted = [ft.sentiments[i] for i in s_logits.argmax(1)]
         scores["sentiment_macro_f1"] = float(f1_score([e.label for e in sentiment_dev], predicted, average="macro"))
         losses.append(_nll(s_logits, [ft.sentiments.index(e.label) for e in sentiment_dev]))
-    values = [scores[k] for k in ("intent_accuracy", "sentiment_macro_f1") if k in scores]
+    if dev and ft.tags and any(e.spans for e in dev):
+        scores["entity_f1"] = entity_f1(ft, dev, max_length)
+    values = [scores[k] for k in ("intent_accuracy", "sentiment_macro_f1", "entity_f1") if k in scores]
     scores["score"] = float(np.mean(values)) if values else 0.0
     scores["loss"] = float(np.mean(losses)) if losses else 0.0
     return scores
+
+
+def entity_f1(ft: FineTuned, examples: Sequence[Example], max_length: int) -> float:
+    """Micro F1 of the decoded entities against the annotations: exact span, entity, role and group."""
+    from bot.nlu.network import batch_outputs
+    from bot.nlu.tagging import decode, label_of
+
+    out = batch_outputs(ft.net, ft.tokenizer, [e.text for e in examples], max_length=max_length)
+    assert out.tags is not None
+    right = found = wanted = 0
+    for example, (pieces, probabilities) in zip(examples, out.tags):
+        gold = {(s.start, s.end, s.label) for s in example.spans}
+        got = {(d["start"], d["end"], label_of(d["entity"], d.get("role"), d.get("group")))
+               for d in decode(example.text, pieces, probabilities, ft.tags)}
+        right, found, wanted = right + len(gold & got), found + len(got), wanted + len(gold)
+    return 2 * right / (found + wanted) if found + wanted else 1.0
+
+
+def _token_targets(tokenizer: Any, examples: Sequence[Example], tags: list[str], max_length: int) -> list[list[int]]:
+    from bot.nlu.tagging import token_targets
+
+    encoded = tokenizer([e.text for e in examples], truncation=True, max_length=max_length,
+                        return_offsets_mapping=True)
+    return [token_targets(offsets, e.spans, tags) for e, offsets in zip(examples, encoded["offset_mapping"])]
+
+
+def _tag_loss(net: Any, hidden: Any, rows: list[int], targets: list[list[int]]) -> Any:
+    import torch
+
+    from bot.nlu.tagging import IGNORE
+
+    width = hidden.shape[1]
+    padded = torch.tensor([(targets[i] + [IGNORE] * width)[:width] for i in rows])
+    logits = net.tag_logits(hidden)
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), padded.reshape(-1),
+                                             ignore_index=IGNORE)
 
 
 def _nll(logits: np.ndarray, targets: list[int]) -> float:
@@ -209,8 +250,13 @@ def fine_tune(
     rng = random.Random(config.seed)
     labels = sorted({e.label for e in train})
     sentiments = sorted({e.label for e in sentiment_train})
-    net, tokenizer = load_base(len(labels), len(sentiments))
-    ft = FineTuned(net, tokenizer, labels, sentiments)
+    from bot.nlu.tagging import tag_names
+
+    entity_labels = sorted({span.label for e in train for span in e.spans})
+    tags = tag_names(entity_labels) if entity_labels else []
+    net, tokenizer = load_base(len(labels), len(sentiments), len(tags))
+    ft = FineTuned(net, tokenizer, labels, sentiments, tags)
+    tag_targets = _token_targets(tokenizer, train, tags, config.max_length) if tags else []
     if config.freeze_embeddings:
         for parameter in net.encoder.embeddings.word_embeddings.parameters():
             parameter.requires_grad = False
@@ -229,11 +275,14 @@ def fine_tune(
     # small data sets train for many short epochs and a small dev slice is often perfect early:
     # the best epoch is chosen (and training stopped) only from 30 % of the epochs on
     min_epochs = max(1, math.ceil(0.3 * epochs)) if epochs > config.epochs else 1
-    heads = [p for n, p in net.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
+    heads = [p for n, p in net.named_parameters()
+             if not n.startswith(("encoder.", "entity_head.")) and p.requires_grad]
     body = [p for n, p in net.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+    tagger = [p for n, p in net.named_parameters() if n.startswith("entity_head.")]
     optimizer = torch.optim.AdamW(
         [{"params": body, "lr": config.learning_rate},
-         {"params": heads, "lr": config.learning_rate * config.head_lr_multiplier}],
+         {"params": heads, "lr": config.learning_rate * config.head_lr_multiplier},
+         {"params": tagger, "lr": config.learning_rate * config.entity_lr_multiplier}],
         weight_decay=config.weight_decay,
     )
     warmup = max(1, int(config.warmup * total))
@@ -253,15 +302,17 @@ def fine_tune(
         s_batches = s_batches[: math.ceil(config.sentiment_share * steps_per_epoch)]
         s_every = max(1, round(1 / config.sentiment_share)) if config.sentiment_share > 0 else 0
         for step, rows in enumerate(_batches(len(texts), texts, config.batch_size, rng)):
-            pooled = net.pool(encode([texts[i] for i in rows]))
+            hidden, pooled = net.encode(encode([texts[i] for i in rows]))
             loss = torch.nn.functional.cross_entropy(net.intent_logits(pooled), targets[rows], weight=class_weight)
+            if tags:  # the entity head learns from the same pass
+                loss = loss + _tag_loss(net, hidden, rows, tag_targets)
             if s_every and step % s_every == 0 and step // s_every < len(s_batches) and s_targets is not None:
                 s_rows = s_batches[step // s_every]
                 s_logits = net.sentiment_logits(net.pool(encode([s_texts[i] for i in s_rows])))
                 assert s_logits is not None
                 loss = loss + torch.nn.functional.cross_entropy(s_logits, s_targets[s_rows])
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(body + heads, 1.0)
+            torch.nn.utils.clip_grad_norm_(body + heads + tagger, 1.0)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)

@@ -52,7 +52,7 @@ def intent_examples(nlu: NLUData, knowledge_questions: Sequence[str] = (), forei
     support logs answer, as their own class (`_support_logs`: no intent, the logs' business);
     and foreign messages (training/foreign.py) as `nlu_fallback`, so the model learns what is
     none of the bot's business, not only what its intents look like."""
-    examples = [Example(e.text, FALLBACK_INTENT if e.label.lower() in OOS_LABELS else e.label, e.entities)
+    examples = [Example(e.text, FALLBACK_INTENT if e.label.lower() in OOS_LABELS else e.label, e.entities, e.spans)
                 for e in nlu.examples if e.text.strip()]
     if any(e.label == KNOWLEDGE_LABEL for e in examples):
         raise ConfigError(f"{KNOWLEDGE_LABEL!r} is reserved for the support logs' questions; rename that intent")
@@ -123,6 +123,7 @@ def train_nlu(
         "knowledge_examples": sum(e.label == KNOWLEDGE_LABEL for e in examples),
         "foreign_examples": sum(e.label == FALLBACK_INTENT for e in examples),
         "sentiment_examples": len(s_train) + len(s_dev), "history": ft.history, "best_epoch": ft.best_epoch,
+        "entity_examples": sum(bool(e.spans) for e in examples), "entity_tags": len(ft.tags),
         "fine_tune_seconds": round(ft.seconds, 1),
     }
     calibration: dict[str, Any] = {"temperature": 1.0, "oos_threshold": 0.0, "method": "none"}
@@ -146,6 +147,10 @@ def train_nlu(
             dev_ece_after=expected_calibration_error(softmax(logits, temperature), correct),
         )
         best = next((h for h in ft.history if h["epoch"] == ft.best_epoch), {})
+        if ft.tags and any(e.spans for e in dev):
+            from training.finetune import entity_f1
+
+            metrics["dev_entity_f1"] = entity_f1(ft, dev, MAX_LENGTH)
         if "sentiment_macro_f1" in best:
             metrics["dev_sentiment_macro_f1"] = best["sentiment_macro_f1"]
     else:
@@ -167,6 +172,7 @@ def train_nlu(
         "ensemble": ensemble,
         "calibration": calibration,
         "foreign": {"train": sum(e.label == FALLBACK_INTENT for e in examples)},  # trained on foreign text: nlu_fallback means "foreign"
+        "entity_tags": ft.tags,  # the token head's BILOU tags; [] when the data annotates no entity
         "regexes": nlu.regexes,
         "synonyms": nlu.synonyms,
         "data_hash": data_hash,

@@ -22,9 +22,11 @@ import numpy as np
 from bot.domain import FALLBACK_INTENT, KNOWLEDGE_LABEL
 from bot.errors import ConfigError
 from bot.nlu.base import Prediction, Sentiment
+from bot.nlu.tagging import decode
 from bot.nlu.entities import RegexEntities
 
 if TYPE_CHECKING:
+    from bot.nlu.duckling import Duckling
     from bot.nlu.tfidf import TfidfModel
 
 FORMAT_VERSION = "transformer-1"
@@ -89,7 +91,7 @@ class TransformerClassifier:
         calibration = self.meta.get("calibration", {})
         self.temperature = float(calibration.get("temperature", 1.0))
         self.oos_threshold = float(oos_threshold if oos_threshold is not None else calibration.get("oos_threshold", 0.0))
-        self.entities = RegexEntities(self.meta.get("regexes", {}), self.meta.get("synonyms", {}))
+        self.regex_entities = RegexEntities(self.meta.get("regexes", {}), self.meta.get("synonyms", {}))
         self.batch_size = batch_size
         ensemble = self.meta.get("ensemble", {})
         self.intent_weight = float(ensemble.get("intent_weight", 0.0))
@@ -97,7 +99,9 @@ class TransformerClassifier:
         self.tfidf_intent = self._partner("tfidf_intent", self.intent_weight)
         self.tfidf_sentiment = self._partner("tfidf_sentiment", self.sentiment_weight)
         torch.set_num_threads(threads)
-        self.net, self.tokenizer = load_trained(self.model_dir, len(self.labels), len(self.sentiments))
+        self.tags: list[str] = list(self.meta.get("entity_tags") or [])
+        self.synonyms: dict[str, str] = dict(self.meta.get("synonyms") or {})
+        self.net, self.tokenizer = load_trained(self.model_dir, len(self.labels), len(self.sentiments), len(self.tags))
         self.quantize = quantize
         if quantize == "int8":
             # int8 weights for every Linear layer, activations quantised on the fly: several times
@@ -114,6 +118,7 @@ class TransformerClassifier:
         self.foreign_column = self.labels.index(FALLBACK_INTENT) if trained_foreign and FALLBACK_INTENT in self.labels else None
         self.knowledge_column = self.labels.index(KNOWLEDGE_LABEL) if KNOWLEDGE_LABEL in self.labels else None
         self._lock = threading.Lock()
+        self.duckling: "Duckling | None" = None  # config.yml's DucklingEntityExtractor (bot/nlu/duckling.py)
 
     @property
     def intents(self) -> Sequence[str]:
@@ -128,31 +133,54 @@ class TransformerClassifier:
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """The ensemble's intent and sentiment scores (uncalibrated), in the order of `texts`."""
-        from bot.nlu.network import batch_logits
+        intents, sentiments, _ = self._outputs(texts, tags=False)
+        return intents, sentiments
+
+    def _outputs(self, texts: Sequence[str], *, tags: bool) -> tuple[np.ndarray, np.ndarray | None, list[list[dict[str, Any]]]]:
+        """One forward pass: intent and sentiment scores, and the learned entities of each text."""
+        from bot.nlu.network import batch_outputs
 
         with self._lock:
-            intents, sentiments = batch_logits(self.net, self.tokenizer, texts, batch_size=self.batch_size,
-                                               max_length=MAX_LENGTH)
+            out = batch_outputs(self.net, self.tokenizer, texts, batch_size=self.batch_size, max_length=MAX_LENGTH,
+                                tags=tags and bool(self.tags))
+        intents, sentiments = out.intents, out.sentiments
         if self.tfidf_intent is not None:
             intents = mix(intents, self.tfidf_intent.log_proba(texts), self.intent_weight)
         if sentiments is not None and self.tfidf_sentiment is not None:
             sentiments = mix(sentiments, self.tfidf_sentiment.log_proba(texts), self.sentiment_weight)
-        return intents, sentiments
+        learned = [decode(text, pieces, p, self.tags, self.synonyms) for text, (pieces, p) in zip(texts, out.tags)] \
+            if out.tags is not None else [[] for _ in texts]
+        return intents, sentiments, learned
+
+    def entities(self, text: str, learned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The regexes' entities, then the learned ones that overlap none of them (Rasa runs both
+        extractors; a regex match is exact, so it wins a tie), then Duckling's: where the learned
+        head found the same entity on the same words, Duckling's structured value replaces it."""
+        found = list(self.regex_entities.extract(text))
+        for item in learned:
+            if not any(_overlap(item, r) for r in found):
+                found.append(item)
+        if self.duckling is not None:
+            structured = self.duckling.parse(text)
+            found = [e for e in found if not any(_overlap(e, d) and e["entity"] == d["entity"] for d in structured)]
+            found += structured
+        return sorted(found, key=lambda e: (e["start"], e["end"]))
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         if not texts:
             return []
-        intent_logits, sentiment_logits = self.logits(texts)
+        intent_logits, sentiment_logits, learned = self._outputs(texts, tags=True)
         probabilities = softmax(intent_logits, self.temperature)
         scores = in_scope_score(probabilities, self.labels)
         sentiment_p = softmax(sentiment_logits) if sentiment_logits is not None else None
         return [
             self._prediction(text, probabilities[row], float(scores[row]),
-                             sentiment_p[row] if sentiment_p is not None else None)
+                             sentiment_p[row] if sentiment_p is not None else None, learned[row])
             for row, text in enumerate(texts)
         ]
 
-    def _prediction(self, text: str, probabilities: np.ndarray, score: float, sentiment: np.ndarray | None) -> Prediction:
+    def _prediction(self, text: str, probabilities: np.ndarray, score: float, sentiment: np.ndarray | None,
+                    learned: list[dict[str, Any]]) -> Prediction:
         order = np.argsort(-probabilities)
         ranking = tuple((self.labels[i], float(probabilities[i])) for i in order if self.labels[i] != KNOWLEDGE_LABEL)
         top, confidence = self.labels[order[0]], float(probabilities[order[0]])
@@ -177,5 +205,9 @@ class TransformerClassifier:
             foreign = float(probabilities[self.foreign_column])
             knowledge = float(probabilities[self.knowledge_column]) if self.knowledge_column is not None else 0.0
         return Prediction(text=text, intent=intent, confidence=confidence, ranking=ranking,
-                          entities=tuple(self.entities.extract(text)), sentiment=mood,
+                          entities=tuple(self.entities(text, learned)), sentiment=mood,
                           foreign=foreign, knowledge=knowledge, for_logs=top == KNOWLEDGE_LABEL)
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return bool(a["start"] < b["end"] and b["start"] < a["end"])

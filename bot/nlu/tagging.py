@@ -1,0 +1,126 @@
+"""Entities learned by the fine-tuned network: BILOU tags on its word pieces, and back to Rasa's
+entity objects with character offsets in the original text.
+
+A tag names the entity with its role and group (`city|to|`), so one token head learns all three.
+Training (training/finetune.py) turns annotated spans into one tag per word piece; serving
+decodes the tag probabilities of each word piece into spans, widened to whole words, and maps
+their values through the synonyms (Rasa's EntitySynonymMapper)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+OUTSIDE = "O"
+IGNORE = -100  # special tokens and padding: no loss
+EXTRACTOR = "TransformerEntityExtractor"
+
+
+@dataclass(frozen=True)
+class Span:
+    """An annotated entity of a training example: offsets in its plain text."""
+
+    start: int
+    end: int
+    entity: str
+    value: str
+    role: str | None = None
+    group: str | None = None
+
+    @property
+    def label(self) -> str:
+        return label_of(self.entity, self.role, self.group)
+
+
+def label_of(entity: str, role: str | None = None, group: str | None = None) -> str:
+    return f"{entity}|{role or ''}|{group or ''}"
+
+
+def tag_names(labels: Sequence[str]) -> list[str]:
+    """O, then B-, I-, L-, U- of each entity label (sorted: the same data gives the same head)."""
+    return [OUTSIDE] + [f"{p}-{label}" for label in sorted(set(labels)) for p in "BILU"]
+
+
+def token_targets(offsets: Sequence[tuple[int, int]], spans: Sequence[Span], tags: Sequence[str]) -> list[int]:
+    """One tag id per word piece (`offsets` as the tokenizer gives them, (0, 0) for special
+    tokens): the pieces inside a span get B/I/L (U alone), the others O."""
+    index = {name: i for i, name in enumerate(tags)}
+    out = [IGNORE if end <= start else index[OUTSIDE] for start, end in offsets]
+    for span in spans:
+        inside = [i for i, (start, end) in enumerate(offsets) if end > start and start < span.end and end > span.start]
+        if f"B-{span.label}" not in index or not inside:
+            continue
+        if len(inside) == 1:
+            out[inside[0]] = index[f"U-{span.label}"]
+            continue
+        out[inside[0]] = index[f"B-{span.label}"]
+        for i in inside[1:-1]:
+            out[i] = index[f"I-{span.label}"]
+        out[inside[-1]] = index[f"L-{span.label}"]
+    return out
+
+
+def decode(text: str, offsets: Sequence[tuple[int, int]], probabilities: np.ndarray, tags: Sequence[str],
+           synonyms: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Spans from per-piece tag probabilities (rows aligned with `offsets`): greedy BILOU, lenient
+    (an I- or L- without its B- starts a span), each widened to whole words; confidence_entity is
+    the mean probability of its pieces' tags."""
+    spans: list[tuple[int, int, str, list[float]]] = []
+    current: tuple[int, int, str, list[float]] | None = None
+    for row, (start, end) in enumerate(offsets):
+        if end <= start:
+            continue
+        best = int(np.argmax(probabilities[row]))
+        tag, p = tags[best], float(probabilities[row][best])
+        prefix, _, label = tag.partition("-")
+        if current is not None and current[2] == label and prefix in ("I", "L"):
+            current = (current[0], end, label, current[3] + [p])
+        else:
+            if current is not None:
+                spans.append(current)
+            current = (start, end, label, [p]) if tag != OUTSIDE else None
+        if current is not None and prefix in ("L", "U"):
+            spans.append(current)
+            current = None
+    if current is not None:
+        spans.append(current)
+    mapping = {k.lower(): v for k, v in (synonyms or {}).items()}
+    found: list[dict[str, Any]] = []
+    for start, end, label, ps in _merge_pieces(text, spans):
+        start, end = _whole_words(text, start, end)
+        surface = text[start:end]
+        entity, role, group = (label.split("|") + ["", ""])[:3]
+        item: dict[str, Any] = {"entity": entity, "start": start, "end": end,
+                                "confidence_entity": round(float(np.mean(ps)), 6), "value": surface,
+                                "extractor": EXTRACTOR}
+        if role:
+            item["role"] = role
+        if group:
+            item["group"] = group
+        if surface.lower() in mapping:
+            item["value"] = mapping[surface.lower()]
+            item["processors"] = ["EntitySynonymMapper"]
+        found.append(item)
+    return found
+
+
+def _merge_pieces(text: str, spans: list[tuple[int, int, str, list[float]]]) -> list[tuple[int, int, str, list[float]]]:
+    """Two spans of one label inside one word (a word split in pieces the head tagged apart) are one."""
+    merged: list[tuple[int, int, str, list[float]]] = []
+    for span in spans:
+        if merged and merged[-1][2] == span[2] and merged[-1][1] == span[0] and span[0] > 0 \
+                and text[span[0] - 1].isalnum() and text[span[0]].isalnum():
+            last = merged.pop()
+            span = (last[0], span[1], span[2], last[3] + span[3])
+        merged.append(span)
+    return merged
+
+
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+        end += 1
+    return start, end
