@@ -99,6 +99,12 @@ class Runtime:
         s = self.settings
         classifier = TransformerClassifier(s.nlu_model_dir, threads=s.torch_threads, oos_threshold=s.nlu_oos_threshold,
                                            quantize=s.nlu_quantize)
+        config = self.dialogue.config
+        duckling = config.component("DucklingEntityExtractor") if config is not None else None
+        if duckling is not None and config is not None:
+            from bot.nlu.duckling import Duckling, DucklingSettings
+
+            classifier.duckling = Duckling(DucklingSettings.from_component(duckling.settings, config.language))
         classifier.predict(["hello"])  # warm up
         self.retriever = retrieval_encoder(s.retrieval_encoder_dir, threads=s.torch_threads, pretrained=self.encoder)
         knowledge = KnowledgeBase.load(s.knowledge_dir, self.retriever)

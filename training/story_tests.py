@@ -70,7 +70,10 @@ class StoryResult:
 
 
 def _entities_key(entities: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(sorted([e.get("entity"), str(e.get("value")), e.get("role"), e.get("group")]
+    """What a story's annotation and the parse must agree on; a Duckling entity by its text, as
+    `rasa test` compares it (the annotation holds the words, Duckling the parsed value)."""
+    return json.dumps(sorted([e.get("entity"), str(e.get("text") if e.get("extractor") == "DucklingEntityExtractor"
+                                                    else e.get("value")), e.get("role"), e.get("group")]
                              for e in entities), default=str)
 
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from bot.dialogue.yaml_lines import Finding, LinedYaml, read_yaml
 
 Status = Literal["used", "replaced", "missing", "unknown"]
-_MODEL = ("Switchboard's fine-tuned transformer (intent, out of scope and sentiment in one pass) takes this "
-          "component's place; entities come from the project's `regex:` entries until its entity head lands")
+_MODEL = ("Switchboard's fine-tuned transformer (intent, out of scope, sentiment and the annotated entities in "
+          "one pass) takes this component's place")
 _HONOURED = "Switchboard honours it"
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ KNOWN: dict[str, Support] = {
                 "threshold; a threshold looser than the calibrated one is warned about); without one the "
                 "calibrated threshold applies"),
     "DucklingEntityExtractor": Support(
-        "missing", "not available yet: no number, time or money entities are extracted"),
+        "used", "its url, dimensions, locale, timezone and timeout apply; when the url does not answer (or "
+                "there is none) Duckling runs in process"),
     "RegexEntityExtractor": Support("used", _HONOURED),
     "EntitySynonymMapper": Support("used", _HONOURED),
     "RegexFeaturizer": Support("used", _HONOURED),

@@ -264,7 +264,7 @@ def test_config_records_components_settings_and_support(tmp_path: Path) -> None:
     duckling = config.component("DucklingEntityExtractor")
     assert duckling is not None and duckling.source == "config.yml:4"
     assert duckling.settings == {"url": "http://localhost:8000", "dimensions": ["time"]}
-    assert str(duckling.support) == "missing: not available yet: no number, time or money entities are extracted"
+    assert duckling.support.status == "used" and "in process" in duckling.support.note
     tokenizer = config.component("WhitespaceTokenizer")
     assert tokenizer is not None and tokenizer.support.status == "replaced"
     assert "fine-tuned transformer" in tokenizer.support.note
@@ -316,12 +316,12 @@ def test_every_rasa_36_component_and_policy_is_known(tmp_path: Path) -> None:
     write(tmp_path, {"config.yml": f"language: en\npipeline:\n{pipeline}policies:\n{policies}"})
     config = read_config(tmp_path)
     missing = {c.name for c in (*config.pipeline, *config.policies) if c.support.status == "missing"}
-    assert missing == {"DucklingEntityExtractor", "UnexpecTEDIntentPolicy"}
+    assert missing == {"UnexpecTEDIntentPolicy"}
     assert sorted(f.message.split("'")[1] for f in config.findings) == sorted(missing)  # each named, as not supported
     assert all(c.support.status in ("used", "replaced", "missing") for c in (*config.pipeline, *config.policies))
     used = {c.name for c in (*config.pipeline, *config.policies) if c.support.status == "used"}
     assert used == {"RegexEntityExtractor", "EntitySynonymMapper", "RegexFeaturizer", "FallbackClassifier",
-                    "MemoizationPolicy", "AugmentedMemoizationPolicy", "RulePolicy"}
+                    "DucklingEntityExtractor", "MemoizationPolicy", "AugmentedMemoizationPolicy", "RulePolicy"}
 
 
 # --- the example assistants --------------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_example_configs(shared_data: Path) -> None:
     init = read_config(examples / "rasa-init-3.6.21")
     assert init.autoconfigured == ("pipeline", "policies") and init.findings == ()
     demo = read_config(examples / "financial-demo")
-    assert {f.message.split("'")[1] for f in demo.findings} == {"DucklingEntityExtractor"}
+    assert demo.findings == ()  # every component it names is used or replaced
     assert demo.fallback_threshold == 0.7
     assert demo.rule_policy is not None and demo.rule_policy.core_fallback_threshold == 0.4
     assert demo.ted is not None and demo.ted.epochs == 40
