@@ -3,10 +3,10 @@ Switchboard, its own actions unchanged on a real rasa-sdk 3.1.0 action server (P
 Dockerfile.actions' image: rasa-sdk plus actions/requirements-actions.txt), and its 48 test
 stories through `switchboard test`, which runs their actions on that server.
 
-Its NLU has no learned entity extractor and no Duckling yet: a story whose user turns need an
-entity fails at NLU. Every failure must be an NLU one, and every story whose user turns need no
-entity must have its dialogue right: each action predicted as the story says and run on the server
-without an error."""
+Its entities come from the learned entity head (account_type, credit_card, PERSON, vendor_name)
+and its config.yml's DucklingEntityExtractor (the built-in Duckling: no server at its url here):
+at least 90 % of the stories pass (44 of 48), every failure is an NLU one, and every action is
+predicted as the stories say and runs on the server without an error."""
 
 from __future__ import annotations
 
@@ -106,6 +106,7 @@ def test_every_failure_is_an_nlu_one_and_the_dialogue_is_right(results: dict[str
     print(_figure(results))
     assert summary["stories"] == len(results["stories"]) == 48
     assert results["code"] == (0 if summary["failed"] == 0 else 1)
+    assert summary["passed"] >= 44, _figure(results)  # the NLU issue's bar: 90 % of the 48
     kinds = {f["kind"] for failures in _failures(results).values() for f in failures}
     assert kinds <= NLU_KINDS, _figure(results)  # no action mispredicted, none failed on the server
     assert results["report"]["accuracy"] == 1.0  # every action of every story predicted right
