@@ -43,12 +43,14 @@ lint-docker: install
 test: install lint-docker
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# About 70 minutes on 2 cores: the two BANKING77 fine-tunes of bench/nlu_bench.py, and
+# About 90 minutes on 2 cores: the two BANKING77 fine-tunes of bench/nlu_bench.py, the SGD entity one of
+# bench/entity_bench.py (about 15 minutes), and
 # bench/answer_quality.py (the shop before and after issue 12, generator off and embedded).
 # The other bot benches measure the bot without the generator; generation.py and answer_quality.py with it.
 bench: export SWITCHBOARD_GENERATOR = none
 bench: train
 	$(BIN)/python bench/nlu_bench.py --out bench/results
+	$(BIN)/python bench/entity_bench.py --out bench/results
 	$(BIN)/switchboard --project $(SHOP) evaluate --no-generator --out bench/results/shop_evaluation.json
 	$(BIN)/python bench/turn_latency.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/channel_latency.py --project $(SHOP) --out bench/results
