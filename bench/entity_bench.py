@@ -32,7 +32,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -40,6 +40,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/nlu_bench.py
 
 from bot.nlu.tagging import Span  # noqa: E402
 from training.data import Example, NLUData, load_csv  # noqa: E402
+from nlu_bench import latency_ms  # noqa: E402  (bench/ is on sys.path when a bench script runs)
 
 SpanKey = tuple[int, int, str]  # (start, end, entity)
 NONE = "(none)"
@@ -140,17 +141,6 @@ def crf_baseline(train: list[Example], test: list[Example]) -> tuple[list[set[Sp
 
 # --- Switchboard ----------------------------------------------------------------------------
 
-def latency_ms(predict_one: Callable[[str], Any], texts: Sequence[str]) -> dict[str, float]:
-    timings = []
-    for text in texts:
-        started = time.perf_counter()
-        predict_one(text)
-        timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return {"parse_ms_p50": round(statistics.median(timings), 2),
-            "parse_ms_p95": round(timings[int(0.95 * (len(timings) - 1))], 2)}
-
-
 def switchboard(train: list[Example], test: list[Example], sentiment: list[Example], model_dir: Path,
                 threads: int) -> tuple[list[set[SpanKey]], float, dict[str, Any], list[list[dict[str, Any]]]]:
     from bot.nlu.transformer import TransformerClassifier
@@ -172,7 +162,8 @@ def switchboard(train: list[Example], test: list[Example], sentiment: list[Examp
     singles = random.Random(13).sample([e.text for e in test], min(200, len(test)))
     for text in singles[:10]:  # warm-up
         model.predict([text])
-    extra.update(latency_ms(lambda t: model.predict([t]), singles))
+    timed = latency_ms(lambda t: model.predict([t]), singles)  # bench/nlu_bench.py's
+    extra.update(parse_ms_p50=timed["latency_ms_p50"], parse_ms_p95=timed["latency_ms_p95"])
     return [{(d["start"], d["end"], d["entity"]) for d in r} for r in raw], seconds, extra, raw
 
 
