@@ -3,7 +3,13 @@ answer, never from the shop's own data nor from Switchboard's shipped foreign co
 
 - sgd_services: the opening user turn of each Schema-Guided Dialogue conversation of its 10
   services (buses, events, homes, hotels, movies, music, rental cars, ride sharing, services);
-- sgd_payments: the opening user turn of the SGD payment and restaurant dialogues;
+- sgd_payments: the opening user turn of the SGD payment and restaurant dialogues, except the
+  generic payment lines ("I want to make a payment", "I need to make a payment of 50 bucks from
+  my debit card"): said to a shop, they are about paying the shop, which its payment-methods
+  answer rightly takes up. A payment line stays foreign when it names what only a payment app
+  has: a payee or payer ("to Tom", "from Lucy"), a request for money, a transfer, a private
+  transaction, an app balance or a bank account. `generic_payments()` gives the lines left out,
+  which the benchmarks report on their own, never as foreign;
 - banking77: BANKING77 questions of intents only a bank answers (top-ups, transfers, cash
   and ATMs, PINs, cards a bank issues, exchange in the app, identity checks) that also name
   something only a bank has: a top-up, a transfer, an ATM or cash withdrawal, a PIN, a direct
@@ -44,6 +50,16 @@ virtual_card_not_working why_verify_identity wrong_amount_of_cash_received wrong
 BANK_WORDS = re.compile(r"\b(top[- ]?up|topped|topping|transfer|atm|cash|withdr[ae]w|pin|direct debit|cheque|"
                         r"check deposit|beneficiar|iban|salary|wire)", re.I)
 SOURCES = ("sgd_services", "sgd_payments", "banking77", "airline")
+PAYMENT_APP_WORDS = re.compile(r"\b(request|demand|collect|owes?|owed|transfer|transaction|private|privately|"
+                               r"app balance|savings?|checking|bank account|someone|somebody|funds|send money|friend)\b",
+                               re.I)
+PAYEE = re.compile(r"\b(?:to|from|with|pay)\s+(?!(?:Visa|Mastercard|JCB)\b)[A-Z][a-z]+|\bto\s+[a-z]+\s+for\s+\d")
+PAYING = re.compile(r"\bpay", re.I)
+
+
+def is_generic_payment(text: str) -> bool:
+    """A line about paying that names nothing only a payment app has (see the module's docstring)."""
+    return bool(PAYING.search(text)) and not PAYMENT_APP_WORDS.search(text) and not PAYEE.search(text)
 
 
 def _tweet(text: str) -> str:
@@ -64,7 +80,8 @@ def load(data: Path, split: str = "test", *, banking77: str = "bank_only") -> di
     rows = _jsonl(data / "sgd_entities" / f"{split}.jsonl")
     out["sgd_services"] = [str(r["text"]) for r in rows if r.get("turn") == 0]
     rows = _jsonl(data / "sgd_banking" / f"{split}.jsonl")
-    out["sgd_payments"] = [str(r["question"]) for r in rows if r.get("turn") == 0]
+    out["sgd_payments"] = [str(r["question"]) for r in rows if r.get("turn") == 0
+                           and not is_generic_payment(str(r["question"]))]
     with (data / "banking77" / f"{split}.csv").open(newline="", encoding="utf-8") as fh:
         out["banking77"] = [r["text"] for r in csv.DictReader(fh) if r["label"] in BANK_ONLY_INTENTS
                             and (banking77 == "all" or BANK_WORDS.search(r["text"]))]
@@ -73,6 +90,13 @@ def load(data: Path, split: str = "test", *, banking77: str = "bank_only") -> di
         out["airline"] = [t for t in (_tweet(r["text"]) for r in csv.DictReader(fh) if "?" in r["text"])
                           if len(t.split()) >= 3]
     return {name: list(dict.fromkeys(t.strip() for t in texts if t.strip())) for name, texts in out.items()}
+
+
+def generic_payments(data: Path, split: str = "test") -> list[str]:
+    """The SGD payment openers left out of the foreign questions as generic (`is_generic_payment`)."""
+    rows = _jsonl(data / "sgd_banking" / f"{split}.jsonl")
+    texts = [str(r["question"]).strip() for r in rows if r.get("turn") == 0]
+    return list(dict.fromkeys(t for t in texts if t and is_generic_payment(t)))
 
 
 def sample(data: Path, split: str = "test", *, per_source: int | None = None, seed: int = 13,
