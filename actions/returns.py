@@ -27,6 +27,7 @@ REASONS: dict[str, tuple[str, tuple[str, ...]]] = {
                                                  "don't want", "dont want", "not needed", "twice", "gift")),
     "other": ("another reason", ("other", "something else")),
 }
+LEADING_ARTICLE = re.compile(r"^(?:the|a|an|my|this|that|these|those)\s+", re.IGNORECASE)
 FORM_SLOTS = ("return_item", "return_reason", "return_confirmed")
 
 
@@ -71,7 +72,7 @@ class ValidateReturnForm(FormValidationAction):
 
     async def validate_return_item(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: dict[str, Any]) -> dict[str, Any]:
-        item = " ".join(str(value or "").split())
+        item = LEADING_ARTICLE.sub("", " ".join(str(value or "").split()))  # "the blue mug" -> "blue mug"
         if not 2 <= len(item) <= 120:
             dispatcher.utter_message(text="Please tell me which item it is in a few words, e.g. \"the blue mug\".")
             return {"return_item": None}
@@ -97,7 +98,7 @@ class ActionSubmitReturn(Action):
             return reset
         order, item, reason = (tracker.get_slot(s) for s in ("order_number", "return_item", "return_reason"))
         number = await create_return(str(order), str(item), str(reason))
-        dispatcher.utter_message(text=f"Done! Return {number} for {item} from order {order} is open. We'll e-mail "
+        dispatcher.utter_message(text=f"Done! Return {number} for the {item} from order {order} is open. We'll e-mail "
                                       "you a prepaid return label within the hour; your refund follows within 5 "
                                       "business days of the parcel reaching us.")
         return [SlotSet("return_number", number), *reset]

@@ -112,7 +112,19 @@ class Domain:
         return {name: spec.initial_value for name, spec in self.slots.items()}
 
     def has_action(self, name: str) -> bool:
-        return name in self.responses or name in self.actions or name in self.forms or name in DEFAULT_ACTIONS
+        return name in self.responses or name in self.actions or name in self.forms or name in DEFAULT_ACTIONS \
+            or self.is_retrieval_action(name)
+
+    def is_retrieval_action(self, name: str) -> bool:
+        """`utter_faq` when responses `utter_faq/<key>` exist: Rasa's retrieval action, which says the
+        response the ResponseSelector chose for the latest message."""
+        return name.startswith("utter_") and name not in self.responses and \
+            any(key.startswith(name + "/") for key in self.responses)
+
+    @property
+    def retrieval_responses(self) -> dict[str, list[dict[str, Any]]]:
+        """The responses of retrieval intents (`utter_faq/ask_hours`), by name."""
+        return {k: v for k, v in self.responses.items() if k.startswith("utter_") and "/" in k}
 
     def render(self, name: str, slots: dict[str, Any], rng: random.Random | None = None,
                channel: str | None = None) -> list[dict[str, Any]]:

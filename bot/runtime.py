@@ -105,6 +105,7 @@ class Runtime:
             from bot.nlu.duckling import Duckling, DucklingSettings
 
             classifier.duckling = Duckling(DucklingSettings.from_component(duckling.settings, config.language))
+        classifier.responses = self.domain.retrieval_responses  # for the response selector's answers
         classifier.predict(["hello"])  # warm up
         self.retriever = retrieval_encoder(s.retrieval_encoder_dir, threads=s.torch_threads, pretrained=self.encoder)
         knowledge = KnowledgeBase.load(s.knowledge_dir, self.retriever)

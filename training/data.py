@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -17,9 +15,6 @@ from bot.errors import ConfigError
 from bot.jsonl import read_jsonl
 from bot.nlu.tagging import Span
 
-# [text](entity), [text](entity:value), [text]{"entity": ..., "value": ...}
-_ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\((?P<paren>[^)]+)\)|(?P<json>\{[^}]*\}))")
-
 
 @dataclass(frozen=True)
 class Example:
@@ -27,6 +22,9 @@ class Example:
     label: str
     entities: tuple[tuple[str, str], ...] = ()  # (entity, value)
     spans: tuple[Span, ...] = ()  # the same entities with their offsets, roles and groups: what the token head learns
+    # a retrieval intent's full name (`faq/ask_hours`): `label` is then its base (`faq`), and the
+    # response head learns which of the base's responses answers (Rasa's ResponseSelector)
+    retrieval: str | None = None
 
 
 @dataclass
@@ -34,32 +32,21 @@ class NLUData:
     examples: list[Example] = field(default_factory=list)
     regexes: dict[str, list[str]] = field(default_factory=dict)
     synonyms: dict[str, str] = field(default_factory=dict)
+    lookups: dict[str, list[str]] = field(default_factory=dict)  # lookup tables: name -> elements
 
     def extend(self, other: "NLUData") -> None:
         self.examples.extend(other.examples)
         for name, patterns in other.regexes.items():
             self.regexes.setdefault(name, []).extend(patterns)
+        for name, elements in other.lookups.items():
+            self.lookups.setdefault(name, []).extend(elements)
         self.synonyms.update(other.synonyms)
 
 
 def strip_annotations(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """`where is [NW-10234](order_number)` -> ('where is NW-10234', (('order_number', 'NW-10234'),))."""
-    entities: list[tuple[str, str]] = []
-
-    def keep(match: re.Match[str]) -> str:
-        surface = match.group("text")
-        if match.group("paren"):
-            name, _, value = match.group("paren").partition(":")
-            entities.append((name.strip(), value.strip() or surface))
-        else:
-            try:
-                spec = json.loads(match.group("json"))
-                entities.append((str(spec.get("entity")), str(spec.get("value", surface))))
-            except json.JSONDecodeError:
-                pass
-        return surface
-
-    return _ANNOTATION.sub(keep, text), tuple(entities)
+    plain, found, _ = parse_annotated(text)
+    return plain, tuple((str(e["entity"]), str(e["value"])) for e in found)
 
 
 def _block(value: object) -> list[str]:
@@ -79,19 +66,17 @@ def _block(value: object) -> list[str]:
     return [line for line in lines if line]
 
 
-def _spans(raw: str, text: str, synonyms: dict[str, str]) -> tuple[Span, ...]:
+def _spans(plain: str, found: list[dict[str, object]], synonyms: dict[str, str]) -> tuple[Span, ...]:
     """The annotated spans of an example; an annotation whose value differs from its text is a
     synonym too (`[NYC](city:New York)`: "nyc" -> "New York"), as Rasa's EntitySynonymMapper learns."""
-    plain, found, _ = parse_annotated(raw)
-    if plain != text:  # an annotation only one of the two parsers reads: no offsets to trust
-        return ()
     spans = []
     for e in found:
-        surface = plain[e["start"]:e["end"]]
+        start, end = int(e["start"]), int(e["end"])  # type: ignore[call-overload]
+        surface = plain[start:end]
         value = str(e.get("value", surface))
         if value != surface:
             synonyms.setdefault(surface.lower(), value)
-        spans.append(Span(e["start"], e["end"], str(e["entity"]), value,
+        spans.append(Span(start, end, str(e["entity"]), value,
                           str(e["role"]) if e.get("role") is not None else None,
                           str(e["group"]) if e.get("group") is not None else None))
     return tuple(spans)
@@ -108,14 +93,16 @@ def load_rasa_nlu(path: Path) -> NLUData:
             continue
         if "intent" in item:
             for raw in _block(item.get("examples")):
-                text, entities = strip_annotations(raw)
-                data.examples.append(Example(text, str(item["intent"]), entities, _spans(raw, text, data.synonyms)))
+                plain, found, _ = parse_annotated(raw)  # one parser for the text, the entities and their offsets
+                entities = tuple((str(e["entity"]), str(e["value"])) for e in found)
+                data.examples.append(Example(plain, str(item["intent"]), entities, _spans(plain, found, data.synonyms)))
         elif "regex" in item:
             data.regexes.setdefault(str(item["regex"]), []).extend(_block(item.get("examples")))
         elif "synonym" in item:
             for raw in _block(item.get("examples")):
                 data.synonyms[raw.lower()] = str(item["synonym"])  # a synonym block wins over an annotation
-        # lookup tables and other keys are accepted and ignored
+        elif "lookup" in item:
+            data.lookups.setdefault(str(item["lookup"]), []).extend(_block(item.get("examples")))
     return data
 
 

@@ -24,6 +24,8 @@ from bot.nlu.encoder import ENCODER_NAME
 from bot.nlu.tfidf import TfidfModel
 from bot.nlu.transformer import FORMAT_VERSION, MAX_LENGTH, log_softmax, mix, read_meta, softmax
 from training.calibration import OOS_LABELS, calibrate_oos, fit_temperature
+from bot.nlu.patterns import PatternFeatures
+from bot.nlu.pipeline import NLUPipeline
 from training.data import Example, NLUData
 from training.finetune import FineTuneConfig, fine_tune, stratified_split
 
@@ -52,8 +54,7 @@ def intent_examples(nlu: NLUData, knowledge_questions: Sequence[str] = (), forei
     support logs answer, as their own class (`_support_logs`: no intent, the logs' business);
     and foreign messages (training/foreign.py) as `nlu_fallback`, so the model learns what is
     none of the bot's business, not only what its intents look like."""
-    examples = [Example(e.text, FALLBACK_INTENT if e.label.lower() in OOS_LABELS else e.label, e.entities, e.spans)
-                for e in nlu.examples if e.text.strip()]
+    examples = [_labelled(e) for e in nlu.examples if e.text.strip()]
     if any(e.label == KNOWLEDGE_LABEL for e in examples):
         raise ConfigError(f"{KNOWLEDGE_LABEL!r} is reserved for the support logs' questions; rename that intent")
     rng = random.Random(seed)
@@ -70,6 +71,18 @@ def intent_examples(nlu: NLUData, knowledge_questions: Sequence[str] = (), forei
     if len(intents) < 2:
         raise ConfigError(f"NLU training needs at least 2 intents with examples, found {len(intents)}")
     return examples
+
+
+def _labelled(example: Example) -> Example:
+    """Out-of-scope labels become `nlu_fallback`; a retrieval intent (`faq/ask_hours`) is learned
+    as its base intent (`faq`), its full name kept for the response head (`out_of_scope/other`
+    counts as out of scope: nlu_fallback, with its response)."""
+    label, retrieval = example.label, None
+    if "/" in label:
+        retrieval, label = label, label.split("/", 1)[0]
+    if label.lower() in OOS_LABELS:
+        label = FALLBACK_INTENT
+    return Example(example.text, label, example.entities, example.spans, retrieval)
 
 
 def check_sentiment(sentiment: NLUData) -> list[Example]:
@@ -104,10 +117,13 @@ def train_nlu(
     config: FineTuneConfig = FineTuneConfig(),
     keep: float = 0.97,
     progress: bool = True,
+    pipeline: NLUPipeline = NLUPipeline(),
 ) -> NLUTrainResult:
     started = time.perf_counter()
     warnings: list[str] = []
     examples = intent_examples(nlu, knowledge_questions, foreign, config.seed)
+    if not pipeline.entity_recognition:  # DIETClassifier's entity_recognition: false
+        examples = [Example(e.text, e.label, e.entities) for e in examples]
     train, dev = stratified_split(examples, config.dev_fraction, config.seed)
     s_train: list[Example] = []
     s_dev: list[Example] = []
@@ -115,7 +131,10 @@ def train_nlu(
         s_train, s_dev = stratified_split(check_sentiment(sentiment), config.dev_fraction, config.seed)
     else:
         warnings.append(NO_SENTIMENT)
-    ft = fine_tune(train, dev, sentiment_train=s_train, sentiment_dev=s_dev, config=config, progress=progress)
+    patterns = PatternFeatures(nlu.regexes, nlu.lookups, pipeline.regex_features) \
+        if pipeline.regex_features is not None else None
+    ft = fine_tune(train, dev, sentiment_train=s_train, sentiment_dev=s_dev, config=config, progress=progress,
+                   patterns=patterns, intent_split=pipeline.intent_split_symbol)
 
     metrics: dict[str, Any] = {
         "examples": len(examples), "train_examples": len(train), "dev_examples": len(dev),
@@ -148,7 +167,7 @@ def train_nlu(
         )
         best = next((h for h in ft.history if h["epoch"] == ft.best_epoch), {})
         if ft.tags and any(e.spans for e in dev):
-            from training.finetune import entity_f1
+            from training.entity_training import entity_f1
 
             metrics["dev_entity_f1"] = entity_f1(ft, dev, MAX_LENGTH)
         if "sentiment_macro_f1" in best:
@@ -173,7 +192,13 @@ def train_nlu(
         "calibration": calibration,
         "foreign": {"train": sum(e.label == FALLBACK_INTENT for e in examples)},  # trained on foreign text: nlu_fallback means "foreign"
         "entity_tags": ft.tags,  # the token head's BILOU tags; [] when the data annotates no entity
+        "entity_decoder": "crf" if ft.net.entity_crf is not None else "softmax",
+        "entity_features": ft.net.tagging.features,  # pattern features the entity head reads (bot/nlu/patterns.py)
+        "retrieval_intents": ft.responses,  # the response head's labels: retrieval intents' full names
+        "intent_parts": ft.intent_parts,  # multi-intent labels' intents (the composed intent head); [] without
+        "pipeline": pipeline.as_dict(),  # what config.yml asked (bot/nlu/pipeline.py)
         "regexes": nlu.regexes,
+        "lookups": nlu.lookups,
         "synonyms": nlu.synonyms,
         "data_hash": data_hash,
         "settings": {**config.as_dict(), "keep": keep, "max_length": MAX_LENGTH},

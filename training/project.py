@@ -17,11 +17,12 @@ from training.data import Example, files_hash, load_csv, load_nlu
 if TYPE_CHECKING:
     import numpy as np
 
+    from bot.nlu.pipeline import NLUPipeline
     from knowledge.index import KnowledgeBase
     from training.foreign import ForeignText
 
 log = logging.getLogger(__name__)
-NLU_RECIPE = "transformer-1:lp-ft:min-epochs:logs-class:foreign-text"
+NLU_RECIPE = "transformer-1:lp-ft:min-epochs:logs-class:foreign-text:crf-patterns"
 HYBRID_WEIGHTS = (1.0, 0.9, 0.85, 0.8, 0.7)  # weight of the cosine against normalised BM25
 CALIBRATION_SAMPLE = 3000
 
@@ -73,6 +74,14 @@ def nlu_examples(settings: Settings, foreign: "ForeignText") -> tuple[list[Examp
     return examples, stratified_split(examples, config.dev_fraction, config.seed)[1]
 
 
+def project_pipeline(settings: Settings) -> "NLUPipeline":
+    """What the project's config.yml asks of the NLU model (Rasa's default pipeline without one)."""
+    from bot.dialogue.config import read_config
+    from bot.nlu.pipeline import nlu_pipeline
+
+    return nlu_pipeline(read_config(settings.project))
+
+
 def train_nlu_step(settings: Settings, foreign: "Callable[[], ForeignText]", *, force: bool = False,
                    progress: bool = True) -> StepReport:
     from knowledge.ingest import load_logs
@@ -83,8 +92,10 @@ def train_nlu_step(settings: Settings, foreign: "Callable[[], ForeignText]", *, 
     if not files["nlu"]:
         raise FileNotFoundError(f"no NLU data: expected {settings.data_dir}/nlu.yml")
     config = settings.fine_tune_config()
+    pipeline = project_pipeline(settings)
     inputs = files["nlu"] + files["logs"] + files["sentiment"] + foreign_inputs(settings)
     data_hash = files_hash(inputs, NLU_RECIPE, json.dumps(config.as_dict(), sort_keys=True),
+                           json.dumps(pipeline.as_dict(), sort_keys=True),
                            f"{MAX_KNOWLEDGE_EXAMPLES}:{MAX_FOREIGN_EXAMPLES}:{MAX_TRAIN}")
     if not force and stored_hash(settings.nlu_model_dir) == data_hash:
         return StepReport("nlu", False, data_hash, "unchanged data: kept the trained model")
@@ -93,7 +104,8 @@ def train_nlu_step(settings: Settings, foreign: "Callable[[], ForeignText]", *, 
     sentiment = load_csv(files["sentiment"][0]) if files["sentiment"] else None
     outside = foreign()
     result = train_nlu(nlu, settings.nlu_model_dir, data_hash=data_hash, sentiment=sentiment,
-                       knowledge_questions=questions, foreign=outside.train, config=config, progress=progress)
+                       knowledge_questions=questions, foreign=outside.train, config=config, progress=progress,
+                       pipeline=pipeline)
     for warning in result.warnings:
         log.warning("%s", warning)
     m = result.metrics

@@ -21,6 +21,7 @@ from bot.dialogue.slots import REQUESTED_SLOT
 from bot.dialogue.story import Event
 from bot.domain import DEFAULT_ACTIONS, DEFAULT_RESPONSE, Domain
 from bot.errors import ActionError, ActionRejected
+from bot.nlu.response_selector import chosen
 from bot.policies.base import Conversation
 from bot.tracker import State, apply, tracker_json
 
@@ -92,7 +93,20 @@ class Executor:
             return default(self, ctx)
         if name in self.domain.responses:
             return Outcome(messages=self.render(name, self.slots(ctx), ctx.input_channel))
+        if self.domain.is_retrieval_action(name):
+            return self._retrieved(name, ctx)
         return await self._custom(name, ctx)
+
+    def _retrieved(self, name: str, ctx: Context) -> Outcome:
+        """Rasa's retrieval action (`utter_faq`): the response the ResponseSelector chose for the
+        latest message (`utter_faq/ask_hours`); nothing said when it chose none."""
+        latest = next((e for e in reversed(ctx.events) if e.get("event") == "user"), None)
+        full = chosen((latest or {}).get("parse_data") or {}, name[len("utter_"):])
+        response = f"utter_{full}" if full else None
+        if response is None or response not in self.domain.responses:
+            log.warning("%s: the latest message has no response selected for it (%s)", name, response)
+            return Outcome()
+        return Outcome(messages=self.render(response, self.slots(ctx), ctx.input_channel))
 
     async def _nested(self, name: str, ctx: Context, extra: Sequence[Event]) -> tuple[list[Event], list[dict[str, Any]]]:
         """An action a form runs (its validator, an ask action), with the form's events so far."""

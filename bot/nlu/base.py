@@ -29,6 +29,8 @@ class Prediction:
     for_logs: bool = False  # the model's best guess: a question for the support logs (no intent)
     # The message's normalised sentence embedding, so retrieval reuses this forward pass.
     embedding: np.ndarray | None = field(default=None, repr=False)
+    # Rasa's ResponseSelector output for retrieval intents (bot/nlu/response_selector.py), or None
+    response_selector: dict[str, Any] | None = field(default=None, repr=False)
 
     def parse_data(self, ranking_size: int = 10) -> dict[str, Any]:
         """Rasa's parse result (POST /model/parse, `user` events), plus Switchboard's sentiment."""
@@ -44,6 +46,13 @@ class Prediction:
             if self.sentiment is not None
             else None
         )
+        if self.response_selector is not None:
+            data["response_selector"] = self.response_selector
+            if self.intent in self.response_selector.get("all_retrieval_intents", ()):
+                # as Rasa's processor adds it: the full retrieval intent the selector chose
+                chosen = (self.response_selector.get(self.intent) or {}).get("response", {})
+                if chosen.get("intent_response_key"):
+                    data["intent"]["full_retrieval_intent_name"] = chosen["intent_response_key"]
         if self.foreign is not None:  # Switchboard's own: where the message belongs
             data["scope"] = {"foreign": round(self.foreign, 6), "support_logs": round(self.knowledge or 0.0, 6),
                              "for_logs": self.for_logs}

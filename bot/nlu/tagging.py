@@ -9,9 +9,12 @@ their values through the synonyms (Rasa's EntitySynonymMapper)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from bot.nlu.crf import CRFWeights
 
 OUTSIDE = "O"
 IGNORE = -100  # special tokens and padding: no loss
@@ -45,13 +48,16 @@ def tag_names(labels: Sequence[str]) -> list[str]:
 
 def token_targets(offsets: Sequence[tuple[int, int]], spans: Sequence[Span], tags: Sequence[str]) -> list[int]:
     """One tag id per word piece (`offsets` as the tokenizer gives them, (0, 0) for special
-    tokens): the pieces inside a span get B/I/L (U alone), the others O."""
+    tokens): the pieces inside a span get B/I/L (U alone), the others O. A span overlapping the
+    pieces of an earlier one is skipped (one tag per piece: the sequence stays valid BILOU)."""
     index = {name: i for i, name in enumerate(tags)}
     out = [IGNORE if end <= start else index[OUTSIDE] for start, end in offsets]
+    taken: set[int] = set()
     for span in spans:
         inside = [i for i, (start, end) in enumerate(offsets) if end > start and start < span.end and end > span.start]
-        if f"B-{span.label}" not in index or not inside:
+        if f"B-{span.label}" not in index or not inside or taken & set(inside):
             continue
+        taken.update(inside)
         if len(inside) == 1:
             out[inside[0]] = index[f"U-{span.label}"]
             continue
@@ -62,34 +68,49 @@ def token_targets(offsets: Sequence[tuple[int, int]], spans: Sequence[Span], tag
     return out
 
 
-def decode(text: str, offsets: Sequence[tuple[int, int]], probabilities: np.ndarray, tags: Sequence[str],
-           synonyms: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Spans from per-piece tag probabilities (rows aligned with `offsets`): greedy BILOU, lenient
-    (an I- or L- without its B- starts a span), each widened to whole words; confidence_entity is
-    the mean probability of its pieces' tags."""
+def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, tags: Sequence[str],
+           synonyms: dict[str, str] | None = None, crf: "CRFWeights | None" = None) -> list[dict[str, Any]]:
+    """Spans from per-piece tag scores (rows aligned with `offsets`; special tokens are skipped):
+    the best BILOU sequence by Viterbi, with the CRF's learned transition scores when the model
+    has them, else on the softmax's log-probabilities under BILOU's constraints alone, so a span
+    is decoded whole with one type. Each span is widened to whole words; confidence_entity is the
+    mean probability of its pieces' tags (the CRF's marginals, or the softmax)."""
+    from bot.nlu.crf import CRFWeights, marginals, viterbi
+
+    rows = [i for i, (start, end) in enumerate(offsets) if end > start]
+    if not rows or len(tags) < 2:
+        return []
+    emissions = np.asarray(scores, np.float64)[rows]
+    if crf is not None:
+        path = viterbi(emissions, crf)
+        probabilities = marginals(emissions, crf)
+    else:
+        shifted = emissions - emissions.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        path = viterbi(log_p, CRFWeights.build(tags))
+        probabilities = np.exp(log_p)
     spans: list[tuple[int, int, str, list[float]]] = []
     current: tuple[int, int, str, list[float]] | None = None
-    for row, (start, end) in enumerate(offsets):
-        if end <= start:
-            continue
-        best = int(np.argmax(probabilities[row]))
-        tag, p = tags[best], float(probabilities[row][best])
+    for k, (row, tag_id) in enumerate(zip(rows, path)):
+        start, end = offsets[row]
+        tag, p = tags[tag_id], float(probabilities[k][tag_id])
         prefix, _, label = tag.partition("-")
-        if current is not None and current[2] == label and prefix in ("I", "L"):
-            current = (current[0], end, label, current[3] + [p])
-        else:
-            if current is not None:
-                spans.append(current)
-            current = (start, end, label, [p]) if tag != OUTSIDE else None
-        if current is not None and prefix in ("L", "U"):
+        if prefix in ("B", "U") or current is None and prefix in ("I", "L"):
+            current = (start, end, label, [p])
+        elif prefix in ("I", "L") and current is not None:
+            current = (current[0], end, current[2], current[3] + [p])
+        if prefix in ("L", "U") and current is not None:
             spans.append(current)
             current = None
-    if current is not None:
-        spans.append(current)
+        if tag == OUTSIDE:
+            current = None
     mapping = {k.lower(): v for k, v in (synonyms or {}).items()}
     found: list[dict[str, Any]] = []
     for start, end, label, ps in _merge_pieces(text, spans):
         start, end = _whole_words(text, start, end)
+        start, end = _trim(text, start, end)
+        if end <= start:
+            continue
         surface = text[start:end]
         entity, role, group = (label.split("|") + ["", ""])[:3]
         item: dict[str, Any] = {"entity": entity, "start": start, "end": end,
@@ -104,6 +125,17 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], probabilities: np.ndar
             item["processors"] = ["EntitySynonymMapper"]
         found.append(item)
     return found
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """A span does not start or end on whitespace or on punctuation that ends a sentence or
+    quotes it ("Lisbon." -> "Lisbon"); punctuation inside it ("NW-10003", "St. Louis") stays."""
+    edge = " \t\n.,;:!?\"'()[]"
+    while start < end and text[start] in edge:
+        start += 1
+    while end > start and text[end - 1] in edge:
+        end -= 1
+    return start, end
 
 
 def _merge_pieces(text: str, spans: list[tuple[int, int, str, list[float]]]) -> list[tuple[int, int, str, list[float]]]:

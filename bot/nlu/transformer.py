@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -23,7 +24,9 @@ from bot.domain import FALLBACK_INTENT, KNOWLEDGE_LABEL
 from bot.errors import ConfigError
 from bot.nlu.base import Prediction, Sentiment
 from bot.nlu.tagging import decode
-from bot.nlu.entities import RegexEntities
+from bot.nlu.patterns import PatternExtractor, PatternFeatures, PatternOptions
+from bot.nlu.pipeline import NLUPipeline
+from bot.nlu.response_selector import ResponseSelection
 
 if TYPE_CHECKING:
     from bot.nlu.duckling import Duckling
@@ -68,6 +71,16 @@ def mix(transformer_logits: np.ndarray, tfidf_log_proba: np.ndarray | None, weig
 NOT_INTENTS = frozenset({FALLBACK_INTENT, KNOWLEDGE_LABEL})
 
 
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What one forward pass gives for a batch of texts, in their order."""
+
+    intents: np.ndarray  # the ensemble's intent scores (uncalibrated logits)
+    sentiments: np.ndarray | None
+    entities: list[list[dict[str, Any]]]  # the learned entities of each text
+    responses: np.ndarray | None  # the response head's logits (retrieval intents' full names)
+
+
 def in_scope_score(probabilities: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """The out-of-scope score: the calibrated probability of the best in-scope intent (the
     mass of the trained `nlu_fallback` and support-log classes counts against it)."""
@@ -80,7 +93,7 @@ class TransformerClassifier:
 
     def __init__(self, model_dir: Path, *, threads: int = 1, oos_threshold: float | None = None,
                  batch_size: int = 64, quantize: str | None = None) -> None:
-        from bot.nlu.network import load_trained
+        from bot.nlu.network import TagHead, load_trained
 
         import torch
 
@@ -91,7 +104,7 @@ class TransformerClassifier:
         calibration = self.meta.get("calibration", {})
         self.temperature = float(calibration.get("temperature", 1.0))
         self.oos_threshold = float(oos_threshold if oos_threshold is not None else calibration.get("oos_threshold", 0.0))
-        self.regex_entities = RegexEntities(self.meta.get("regexes", {}), self.meta.get("synonyms", {}))
+        self._patterns(self.meta)
         self.batch_size = batch_size
         ensemble = self.meta.get("ensemble", {})
         self.intent_weight = float(ensemble.get("intent_weight", 0.0))
@@ -101,7 +114,17 @@ class TransformerClassifier:
         torch.set_num_threads(threads)
         self.tags: list[str] = list(self.meta.get("entity_tags") or [])
         self.synonyms: dict[str, str] = dict(self.meta.get("synonyms") or {})
-        self.net, self.tokenizer = load_trained(self.model_dir, len(self.labels), len(self.sentiments), len(self.tags))
+        features = int(self.meta.get("entity_features") or 0) if self.tags else 0
+        tagging = TagHead(len(self.tags), features, self.meta.get("entity_decoder") == "crf" and bool(self.tags))
+        self.retrieval_labels: list[str] = list(self.meta.get("retrieval_intents") or [])
+        parts: list[list[str]] = list(self.meta.get("intent_parts") or [])
+        names = sorted({p for label_parts in parts for p in label_parts})
+        self.net, self.tokenizer = load_trained(
+            self.model_dir, len(self.labels), len(self.sentiments), tagging, responses=len(self.retrieval_labels),
+            intent_parts=[[names.index(p) for p in ps] for ps in parts] if parts else None)
+        self.selectors = ResponseSelection(self.retrieval_labels, self.pipeline.response_selectors)
+        self.crf = self.net.entity_crf.weights(self.tags) if self.net.entity_crf is not None else None
+        self.featurize = self.features.piece_features if features and self.features is not None else None
         self.quantize = quantize
         if quantize == "int8":
             # int8 weights for every Linear layer, activations quantised on the fly: several times
@@ -118,7 +141,27 @@ class TransformerClassifier:
         self.foreign_column = self.labels.index(FALLBACK_INTENT) if trained_foreign and FALLBACK_INTENT in self.labels else None
         self.knowledge_column = self.labels.index(KNOWLEDGE_LABEL) if KNOWLEDGE_LABEL in self.labels else None
         self._lock = threading.Lock()
+        # the domain's responses, for the response selector's `responses` (set by the runtime)
+        self.responses: dict[str, list[dict[str, Any]]] = {}
         self.duckling: "Duckling | None" = None  # config.yml's DucklingEntityExtractor (bot/nlu/duckling.py)
+
+    def _patterns(self, meta: dict[str, Any]) -> None:
+        """The regexes and lookup tables as config.yml's pipeline asked at training time (features
+        for the entity head, an extractor). A model trained before the pipeline was read extracts
+        with every regex, as Switchboard did then."""
+        regexes, lookups = dict(meta.get("regexes") or {}), dict(meta.get("lookups") or {})
+        synonyms = dict(meta.get("synonyms") or {})
+        self.pipeline = NLUPipeline.from_dict(meta.get("pipeline") or {})
+        if "pipeline" not in meta:
+            self.features = None
+            self.extractor: PatternExtractor | None = PatternExtractor(regexes, {}, PatternOptions(case_sensitive=False),
+                                                                       synonyms=synonyms)
+            return
+        pipeline = self.pipeline
+        self.features = PatternFeatures(regexes, lookups, pipeline.regex_features) \
+            if pipeline.regex_features is not None else None
+        self.extractor = PatternExtractor(regexes, lookups, pipeline.regex_extractor, synonyms=synonyms) \
+            if pipeline.regex_extractor is not None else None
 
     @property
     def intents(self) -> Sequence[str]:
@@ -133,30 +176,33 @@ class TransformerClassifier:
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """The ensemble's intent and sentiment scores (uncalibrated), in the order of `texts`."""
-        intents, sentiments, _ = self._outputs(texts, tags=False)
-        return intents, sentiments
+        out = self.outputs(texts, tags=False)
+        return out.intents, out.sentiments
 
-    def _outputs(self, texts: Sequence[str], *, tags: bool) -> tuple[np.ndarray, np.ndarray | None, list[list[dict[str, Any]]]]:
-        """One forward pass: intent and sentiment scores, and the learned entities of each text."""
+    def outputs(self, texts: Sequence[str], *, tags: bool = True) -> "ModelOutputs":
+        """One forward pass: the ensemble's intent and sentiment scores (uncalibrated), the learned
+        entities and the response head's scores of each text, in the order of `texts`."""
         from bot.nlu.network import batch_outputs
 
         with self._lock:
             out = batch_outputs(self.net, self.tokenizer, texts, batch_size=self.batch_size, max_length=MAX_LENGTH,
-                                tags=tags and bool(self.tags))
+                                tags=tags and bool(self.tags), featurize=self.featurize)
         intents, sentiments = out.intents, out.sentiments
         if self.tfidf_intent is not None:
             intents = mix(intents, self.tfidf_intent.log_proba(texts), self.intent_weight)
         if sentiments is not None and self.tfidf_sentiment is not None:
             sentiments = mix(sentiments, self.tfidf_sentiment.log_proba(texts), self.sentiment_weight)
-        learned = [decode(text, pieces, p, self.tags, self.synonyms) for text, (pieces, p) in zip(texts, out.tags)] \
+        learned = [decode(text, pieces, scores, self.tags, self.synonyms, crf=self.crf)
+                   for text, (pieces, scores) in zip(texts, out.tags)] \
             if out.tags is not None else [[] for _ in texts]
-        return intents, sentiments, learned
+        return ModelOutputs(intents, sentiments, learned, out.responses)
 
     def entities(self, text: str, learned: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The regexes' entities, then the learned ones that overlap none of them (Rasa runs both
-        extractors; a regex match is exact, so it wins a tie), then Duckling's: where the learned
-        head found the same entity on the same words, Duckling's structured value replaces it."""
-        found = list(self.regex_entities.extract(text))
+        """The regex extractor's entities (config.yml's RegexEntityExtractor), then the learned ones
+        that overlap none of them (Rasa runs both extractors; a regex match is exact, so it wins a
+        tie), then Duckling's: where the learned head found the same entity on the same words,
+        Duckling's structured value replaces it."""
+        found = list(self.extractor.extract(text)) if self.extractor is not None else []
         for item in learned:
             if not any(_overlap(item, r) for r in found):
                 found.append(item)
@@ -169,15 +215,22 @@ class TransformerClassifier:
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         if not texts:
             return []
-        intent_logits, sentiment_logits, learned = self._outputs(texts, tags=True)
+        out = self.outputs(texts, tags=True)
+        intent_logits, sentiment_logits, learned, response_logits = out.intents, out.sentiments, out.entities, \
+            out.responses
         probabilities = softmax(intent_logits, self.temperature)
         scores = in_scope_score(probabilities, self.labels)
         sentiment_p = softmax(sentiment_logits) if sentiment_logits is not None else None
-        return [
+        response_p = softmax(response_logits) if response_logits is not None and len(self.retrieval_labels) else None
+        predictions = [
             self._prediction(text, probabilities[row], float(scores[row]),
                              sentiment_p[row] if sentiment_p is not None else None, learned[row])
             for row, text in enumerate(texts)
         ]
+        if response_p is not None:
+            predictions = [replace(p, response_selector=self.selectors.select(response_p[row], self.responses))
+                           for row, p in enumerate(predictions)]
+        return predictions
 
     def _prediction(self, text: str, probabilities: np.ndarray, score: float, sentiment: np.ndarray | None,
                     learned: list[dict[str, Any]]) -> Prediction:

@@ -28,7 +28,7 @@ def shop() -> Domain:
 def test_template_domain_loads(shop):
     assert len(shop.intents) == 19
     assert {"greet", "order_status", "ask_human", "deny", "start_return", "inform"} <= set(shop.intents)
-    assert shop.entities == ["order_number", "return_reason"]
+    assert shop.entities == ["order_number", "return_reason", "item", "email"]
     spec = shop.slots["order_number"]
     assert spec.type == "text"
     assert [(m.type, m.entity) for m in spec.mappings] == [("from_entity", "order_number"), ("from_text", None)]

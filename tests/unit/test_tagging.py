@@ -37,8 +37,10 @@ def test_spans_become_one_tag_per_word_piece() -> None:
 
 
 def test_decoding_gives_rasa_entities_with_roles_and_offsets() -> None:
+    # scores are the head's logits (here log-probabilities): a model without a CRF decodes them by
+    # Viterbi under BILOU's constraints on their softmax
     probabilities = one_hot(["O", "O", "O", f"B-{FROM}", f"L-{FROM}", "O", f"U-{TO}", "O"])
-    found = decode(TEXT, PIECES, probabilities, TAGS, {"new york": "NYC"})
+    found = decode(TEXT, PIECES, np.log(probabilities), TAGS, {"new york": "NYC"})
     assert found == [
         {"entity": "city", "start": 9, "end": 17, "confidence_entity": 0.9, "value": "NYC",
          "extractor": "TransformerEntityExtractor", "role": "from", "processors": ["EntitySynonymMapper"]},
@@ -47,20 +49,37 @@ def test_decoding_gives_rasa_entities_with_roles_and_offsets() -> None:
     ]
 
 
-def test_decoding_is_lenient_and_keeps_whole_words() -> None:
-    # an L- without its B- still makes a span; a span never ends inside a word
+def test_decoding_keeps_spans_whole_with_one_type_and_whole_words() -> None:
+    # a span never ends inside a word: the first piece of "NW10234" alone tagged still gives the word
     text = "order NW10234 please"
     pieces = [(0, 0), (0, 5), (6, 8), (8, 13), (14, 20), (0, 0)]  # order nw ##10234 please
     tags = tag_names(["order_number||"])
     rows = np.full((6, len(tags)), 0.01)
     rows[:, 0] = 0.96
     rows[2] = 0.01
-    rows[2, tags.index("U-order_number||")] = 0.96  # only the first piece of the word tagged
-    (found,) = decode(text, pieces, rows, tags)
+    rows[2, tags.index("U-order_number||")] = 0.96
+    (found,) = decode(text, pieces, np.log(rows), tags)
     assert (found["start"], found["end"], found["value"]) == (6, 13, "NW10234")
-    rows[2] = rows[0]
+    assert decode(text, pieces, np.log(np.tile(rows[0], (6, 1))), tags) == []  # all O: nothing
+    # "New York" with B-city|from| then L-city|to|: greedy decoding would split it or mix its
+    # types; Viterbi gives one span with the likelier type
+    two = tag_names([FROM, TO])
+    rows = np.full((8, len(two)), 0.01)
+    rows[:, 0] = 0.9
+    rows[3] = 0.01
+    rows[3, two.index(f"B-{FROM}")] = 0.8
+    rows[3, two.index(f"B-{TO}")] = 0.15
+    rows[4] = 0.01
+    rows[4, two.index(f"L-{TO}")] = 0.5
+    rows[4, two.index(f"L-{FROM}")] = 0.45
+    (found,) = decode(TEXT, PIECES, np.log(rows), two)
+    assert (found["value"], found["role"]) == ("New York", "from")
+    # a trailing full stop is not part of a span
+    rows = np.full((5, len(tags)), 0.01)
+    rows[:, 0] = 0.96
+    rows[2] = 0.01
+    rows[2, tags.index("B-order_number||")] = 0.96
     rows[3] = 0.01
     rows[3, tags.index("L-order_number||")] = 0.96
-    (found,) = decode(text, pieces, rows, tags)
-    assert found["value"] == "NW10234"
-    assert decode(text, pieces, np.tile(rows[0], (6, 1)), tags) == []  # all O: nothing
+    (found,) = decode("go NW-1.", [(0, 0), (0, 2), (3, 6), (6, 8), (0, 0)], np.log(rows), tags)
+    assert found["value"] == "NW-1"

@@ -1,8 +1,17 @@
-"""bot/nlu/entities.py: regex entities (Rasa's RegexEntityExtractor) with synonyms."""
+"""bot/nlu/patterns.py: regexes and lookup tables as Rasa's RegexEntityExtractor (entities, with
+synonyms) and RegexFeaturizer (0/1 features per word piece) use them."""
 
 from __future__ import annotations
 
-from bot.nlu.entities import RegexEntities
+import numpy as np
+
+from bot.nlu.patterns import PatternExtractor, PatternFeatures, PatternOptions, lookup_pattern
+
+EXTRACTOR = PatternOptions(case_sensitive=False)  # RegexEntityExtractor's defaults
+
+
+def RegexEntities(regexes: dict[str, list[str]], synonyms: dict[str, str] | None = None) -> PatternExtractor:
+    return PatternExtractor(regexes, {}, EXTRACTOR, synonyms=synonyms)
 
 ORDER = r"\bNW-?\d{5}\b"
 
@@ -79,3 +88,35 @@ def test_values_without_synonym_are_kept():
     extractor = RegexEntities({"order_number": [ORDER]}, synonyms={"nw-10001": "NW-99999"})
     found = extractor.extract("NW-10001 NW-10002")
     assert [e["value"] for e in found] == ["NW-99999", "NW-10002"]
+
+
+def test_lookup_tables_extract_whole_words_longest_first() -> None:
+    extractor = PatternExtractor({}, {"city": ["York", "New York", "Lisbon"]}, EXTRACTOR)
+    found = extractor.extract("from new york to Lisbon, not Yorkshire")
+    assert [(e["value"], e["start"]) for e in found] == [("new york", 5), ("Lisbon", 17)]
+    assert lookup_pattern(["a.b"]) == r"(?<!\w)(?:a\.b)(?!\w)"  # elements are escaped
+
+
+def test_options_switch_regexes_and_lookups_off() -> None:
+    regexes, lookups = {"order_number": [ORDER]}, {"city": ["Lisbon"]}
+    text = "NW-10001 to Lisbon"
+    assert [e["entity"] for e in PatternExtractor(regexes, lookups, EXTRACTOR).extract(text)] == ["order_number", "city"]
+    no_lookups = PatternOptions(use_lookup_tables=False, case_sensitive=False)
+    assert [e["entity"] for e in PatternExtractor(regexes, lookups, no_lookups).extract(text)] == ["order_number"]
+    no_regexes = PatternOptions(use_regexes=False, case_sensitive=False)
+    assert [e["entity"] for e in PatternExtractor(regexes, lookups, no_regexes).extract(text)] == ["city"]
+    # only patterns named like an entity of the data extract (Rasa's use_only_entities)
+    assert PatternExtractor(regexes, lookups, EXTRACTOR, entities=["city"]).extract(text)[0]["entity"] == "city"
+
+
+def test_featurizer_is_case_sensitive_by_default_and_marks_pieces() -> None:
+    features = PatternFeatures({"order_number": [ORDER]}, {"city": ["Lisbon"]}, PatternOptions())
+    text = "NW-10001 to lisbon and Lisbon"
+    # word pieces as a tokenizer gives them: (0, 0) for the special tokens
+    pieces = [(0, 0), (0, 2), (2, 3), (3, 8), (9, 11), (12, 18), (19, 22), (23, 29), (0, 0)]
+    matrix = features.piece_features(text, pieces)
+    assert matrix.shape == (9, 2)
+    assert matrix[:, 0].tolist() == [0, 1, 1, 1, 0, 0, 0, 0, 0]  # the order number's three pieces
+    assert matrix[:, 1].tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 0]  # "Lisbon", not "lisbon"
+    insensitive = PatternFeatures({}, {"city": ["Lisbon"]}, PatternOptions(case_sensitive=False))
+    assert np.flatnonzero(insensitive.piece_features(text, pieces)[:, 0]).tolist() == [5, 7]
