@@ -58,13 +58,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from bot.nlu.encoder import Encoder, retrieval_encoder
+    from bot.nlu.encoder import Encoder
+    from bot.nlu.projection import query_encoder
     from training.project import build_index_step
 
     settings = _settings(args)
-    # the project's own index is built with the encoder it retrieves with (fine-tuned by `train`)
-    encoder = (Encoder(threads=settings.torch_threads) if args.out
-               else retrieval_encoder(settings.retrieval_encoder_dir, threads=settings.torch_threads))
+    # the project's own index is built with the encoder it retrieves with (`train`: the NLU model
+    # through its retrieval map, or the fine-tuned retrieval encoder)
+    encoder = Encoder(threads=settings.torch_threads) if args.out else query_encoder(settings)
     step = build_index_step(
         settings,
         encoder,

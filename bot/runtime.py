@@ -17,7 +17,8 @@ from bot.errors import ConfigError, NotReady
 from bot.generation.base import Generator
 from bot.generation.factory import create_generator
 from bot.generation.grounding import GroundingCheck
-from bot.nlu.encoder import Encoder, retrieval_encoder
+from bot.nlu.encoder import Encoder
+from bot.nlu.projection import query_encoder
 from bot.policies.generation import GenerationPolicy
 from bot.policies.handoff import HandoffTriggers
 from bot.policies.retrieval import RetrievalPolicy
@@ -107,15 +108,15 @@ class Runtime:
             classifier.duckling = Duckling(DucklingSettings.from_component(duckling.settings, config.language))
         classifier.responses = self.domain.retrieval_responses  # for the response selector's answers
         classifier.predict(["hello"])  # warm up
-        self.retriever = retrieval_encoder(s.retrieval_encoder_dir, threads=s.torch_threads, pretrained=self.encoder)
+        self.retriever = query_encoder(s, classifier)  # the NLU model's own pass, mapped (bot/nlu/projection.py)
         knowledge = KnowledgeBase.load(s.knowledge_dir, self.retriever)
         built_with = knowledge.manifest.get("encoder")
         if built_with != self.retriever.name:
             raise ConfigError(f"the knowledge index was built with the encoder {built_with!r}, but this bot retrieves "
                               f"with {self.retriever.name!r}: run `switchboard train`")
-        self.encoder.warm_up()
-        if self.retriever is not self.encoder:
-            self.retriever.warm_up()
+        self.retriever.warm_up()
+        if s.generator is not None:  # the pre-trained MiniLM serves only the generator's grounding check
+            self.encoder.warm_up()
         return classifier, knowledge
 
     @staticmethod

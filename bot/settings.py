@@ -62,6 +62,9 @@ class Settings:
     retrieval_threshold: float | None = None  # None ("auto"): calibrated (foreign text, and the index's own)
     retrieval_threshold_foreign: float | None = None  # the same for messages the NLU model does not place with the logs
     retrieval_k: int = 3
+    # "nlu": the NLU model's sentence vector, mapped onto the retrieval encoder's space, serves the
+    # knowledge base (one forward pass per message, bot/nlu/projection.py); "separate": its own encoder
+    retrieval_encoder: str = "nlu"
     knowledge_sync_interval: float = 2.0
     history_window: int = 30
     max_message_chars: int = 4000
@@ -103,6 +106,10 @@ class Settings:
     @property
     def retrieval_encoder_dir(self) -> Path:
         return self.models_dir / "retrieval_encoder"
+
+    @property
+    def retrieval_map_dir(self) -> Path:
+        return self.models_dir / "retrieval_map"
 
     @property
     def knowledge_dir(self) -> Path:
@@ -149,6 +156,8 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         "retrieval_threshold_foreign": _auto(float, "retrieval.threshold_foreign",
                                              retrieval.get("threshold_foreign", "auto")),
         "retrieval_k": _number(int, "retrieval.k", retrieval.get("k", Settings.retrieval_k)),
+        "retrieval_encoder": _choice("retrieval.encoder", retrieval.get("encoder", Settings.retrieval_encoder),
+                                     ("nlu", "separate")),
         "knowledge_sync_interval": _number(
             float, "retrieval.sync_interval", retrieval.get("sync_interval", Settings.knowledge_sync_interval)
         ),
@@ -223,6 +232,12 @@ def _channels(path: Path) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"`{name}` in credentials.yml must be a mapping (or empty)")
         channels[str(name)] = dict(section or {})
     return channels
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
 
 
 def _section(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def intent_examples(nlu: NLUData, knowledge_questions: Sequence[str] = (), forei
     support logs answer, as their own class (`_support_logs`: no intent, the logs' business);
     and foreign messages (training/foreign.py) as `nlu_fallback`, so the model learns what is
     none of the bot's business, not only what its intents look like."""
-    examples = [_labelled(e) for e in nlu.examples if e.text.strip()]
+    examples = [labelled(e) for e in nlu.examples if e.text.strip()]
     if any(e.label == KNOWLEDGE_LABEL for e in examples):
         raise ConfigError(f"{KNOWLEDGE_LABEL!r} is reserved for the support logs' questions; rename that intent")
     rng = random.Random(seed)
@@ -73,7 +73,7 @@ def intent_examples(nlu: NLUData, knowledge_questions: Sequence[str] = (), forei
     return examples
 
 
-def _labelled(example: Example) -> Example:
+def labelled(example: Example) -> Example:
     """Out-of-scope labels become `nlu_fallback`; a retrieval intent (`faq/ask_hours`) is learned
     as its base intent (`faq`), its full name kept for the response head (`out_of_scope/other`
     counts as out of scope: nlu_fallback, with its response)."""

@@ -203,7 +203,7 @@ def calibrate(index: "KnowledgeBase", vectors: "np.ndarray") -> tuple[float, flo
 
 
 def train_project(settings: Settings, *, force: bool = False, progress: bool = True) -> list[StepReport]:
-    """The NLU model, the retrieval encoder, the knowledge index, the learned dialogue policy, then the routes' calibration
+    """The NLU model, the retrieval encoder and the map onto it, the knowledge index, the learned dialogue policy, then the routes' calibration
     (each step skipped when its inputs are unchanged; the foreign text is read when a step needs it)."""
     encoder = Encoder(threads=settings.torch_threads)
     cache: list["ForeignText"] = []
@@ -215,10 +215,13 @@ def train_project(settings: Settings, *, force: bool = False, progress: bool = T
 
     from training.dialogue_policy import train_dialogue_step
     from training.retrieval_encoder import retrieval_encoder_step
+    from training.retrieval_map import retrieval_map_step
     from training.routes import calibrate_step
 
     nlu = train_nlu_step(settings, foreign, force=force, progress=progress)
     tuned, retrieval = retrieval_encoder_step(settings, force=force)
-    index = build_index_step(settings, retrieval, force=force)
+    # one encoder: the NLU model's vector, mapped onto the retrieval encoder's space, serves retrieval
+    mapped, query_encoder = retrieval_map_step(settings, retrieval, foreign, force=force)
+    index = build_index_step(settings, query_encoder, force=force)
     dialogue = train_dialogue_step(settings, force=force)
-    return [nlu, tuned, index, dialogue, calibrate_step(settings, retrieval, foreign, force=force)]
+    return [nlu, tuned, mapped, index, dialogue, calibrate_step(settings, query_encoder, foreign, force=force)]

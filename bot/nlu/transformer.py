@@ -30,6 +30,7 @@ from bot.nlu.response_selector import ResponseSelection
 
 if TYPE_CHECKING:
     from bot.nlu.duckling import Duckling
+    from bot.nlu.projection import Projection
     from bot.nlu.tfidf import TfidfModel
 
 FORMAT_VERSION = "transformer-1"
@@ -79,6 +80,7 @@ class ModelOutputs:
     sentiments: np.ndarray | None
     entities: list[list[dict[str, Any]]]  # the learned entities of each text
     responses: np.ndarray | None  # the response head's logits (retrieval intents' full names)
+    pooled: np.ndarray | None = None  # the sentence vectors (when a retrieval map reuses them)
 
 
 def in_scope_score(probabilities: np.ndarray, labels: Sequence[str]) -> np.ndarray:
@@ -143,6 +145,8 @@ class TransformerClassifier:
         self._lock = threading.Lock()
         # the domain's responses, for the response selector's `responses` (set by the runtime)
         self.responses: dict[str, list[dict[str, Any]]] = {}
+        # the retrieval map (bot/nlu/projection.py): predictions then carry their retrieval vector
+        self.projection: "Projection | None" = None
         self.duckling: "Duckling | None" = None  # config.yml's DucklingEntityExtractor (bot/nlu/duckling.py)
 
     def _patterns(self, meta: dict[str, Any]) -> None:
@@ -186,7 +190,8 @@ class TransformerClassifier:
 
         with self._lock:
             out = batch_outputs(self.net, self.tokenizer, texts, batch_size=self.batch_size, max_length=MAX_LENGTH,
-                                tags=tags and bool(self.tags), featurize=self.featurize)
+                                tags=tags and bool(self.tags), featurize=self.featurize,
+                                pooled=self.projection is not None)
         intents, sentiments = out.intents, out.sentiments
         if self.tfidf_intent is not None:
             intents = mix(intents, self.tfidf_intent.log_proba(texts), self.intent_weight)
@@ -195,7 +200,17 @@ class TransformerClassifier:
         learned = [decode(text, pieces, scores, self.tags, self.synonyms, crf=self.crf)
                    for text, (pieces, scores) in zip(texts, out.tags)] \
             if out.tags is not None else [[] for _ in texts]
-        return ModelOutputs(intents, sentiments, learned, out.responses)
+        return ModelOutputs(intents, sentiments, learned, out.responses, out.pooled)
+
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The mean-pooled sentence vectors of `texts` (what a retrieval map projects)."""
+        from bot.nlu.network import batch_outputs
+
+        with self._lock:
+            out = batch_outputs(self.net, self.tokenizer, texts, batch_size=self.batch_size, max_length=MAX_LENGTH,
+                                tags=False, pooled=True)
+        assert out.pooled is not None
+        return out.pooled
 
     def entities(self, text: str, learned: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The regex extractor's entities (config.yml's RegexEntityExtractor), then the learned ones
@@ -230,6 +245,9 @@ class TransformerClassifier:
         if response_p is not None:
             predictions = [replace(p, response_selector=self.selectors.select(response_p[row], self.responses))
                            for row, p in enumerate(predictions)]
+        if self.projection is not None and out.pooled is not None:  # retrieval reuses this pass
+            vectors = self.projection.apply(out.pooled)
+            predictions = [replace(p, embedding=vectors[row]) for row, p in enumerate(predictions)]
         return predictions
 
     def _prediction(self, text: str, probabilities: np.ndarray, score: float, sentiment: np.ndarray | None,

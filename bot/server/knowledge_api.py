@@ -62,7 +62,7 @@ async def add_entry(request: web.Request, entry: Entry) -> dict[str, Any]:
     runtime = request.app[RUNTIME]
     runtime.require_engine()
     assert runtime.knowledge is not None and runtime.knowledge_store is not None
-    vector = await asyncio.to_thread(runtime.encoder.encode, [entry.question])
+    vector = await asyncio.to_thread(runtime.knowledge.encoder.encode, [entry.question])  # the index's own encoder
     seq = await runtime.knowledge_store.upsert(entry)
     await asyncio.to_thread(runtime.knowledge.add, [entry], vector)
     return {"entry": asdict(entry), "seq": seq, "entries": len(runtime.knowledge)}

@@ -142,11 +142,15 @@ def test_reindex_embeds_only_new_questions(trained_project: Path, tmp_path: Path
     project = tmp_path / "bot"
     shutil.copytree(trained_project, project)
     settings = load_settings(project)
-    from bot.nlu.encoder import retrieval_encoder
+    from bot.nlu.projection import ProjectedEncoder, query_encoder
     from training.project import build_index_step
 
-    encoder = retrieval_encoder(settings.retrieval_encoder_dir)  # the one the project's index was built with
-    assert encoder.model_dir is not None  # the shop's logs share answers: train fine-tuned it
+    encoder = query_encoder(settings)  # the one the project's index was built with
+    assert isinstance(encoder, ProjectedEncoder)  # one encoder: the NLU model's pass, mapped
+    # a prediction carries the same vector, so retrieval needs no second pass
+    (prediction,) = encoder.classifier.predict(["do you sell gift cards?"])
+    assert prediction.embedding is not None
+    assert float(prediction.embedding @ encoder.encode(["do you sell gift cards?"])[0]) > 0.999
     with (project / "data" / "support_logs.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"id": "log-new", "question": "Do you deliver on public holidays?",
                              "answer": "No, but parcels move again the next working day."}) + "\n")

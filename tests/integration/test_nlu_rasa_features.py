@@ -240,7 +240,7 @@ def test_the_model_learns_base_intents_full_retrieval_intents_and_multi_intent_p
 
 async def test_parse_has_the_response_selector_as_rasa_gives_it(helpdesk: Path, start_server: StartServer) -> None:
     server = await start_server(helpdesk)
-    async with server.session.post(f"{server.base}/model/parse", json={"text": "what are your opening hours"}) as r:
+    async with server.http.post(f"{server.base}/model/parse", json={"text": "what are your opening hours"}) as r:
         parsed = await r.json()
     assert parsed["intent"]["name"] == "faq"
     assert parsed["intent"]["full_retrieval_intent_name"] == "faq/ask_hours"
@@ -264,11 +264,11 @@ async def test_multi_intent_and_lookup_entities(helpdesk: Path, start_server: St
     replies = await server.say("u3", "hello, how much money is in my account")
     assert [m["text"] for m in replies] == ["Hello! How can I help?", "Your balance is on the Accounts page."]
     # a city of the lookup table that no example annotates: RegexEntityExtractor finds it
-    async with server.session.post(f"{server.base}/model/parse", json={"text": "a branch in Zagreb?"}) as r:
+    async with server.http.post(f"{server.base}/model/parse", json={"text": "a branch in Zagreb?"}) as r:
         parsed = await r.json()
     by_extractor = {(e["extractor"], e["value"]) for e in parsed["entities"]}
     assert ("RegexEntityExtractor", "Zagreb") in by_extractor
-    async with server.session.post(f"{server.base}/model/parse", json={"text": "my account AC-123456"}) as r:
+    async with server.http.post(f"{server.base}/model/parse", json={"text": "my account AC-123456"}) as r:
         parsed = await r.json()
     assert [(e["entity"], e["value"]) for e in parsed["entities"]] == [("account", "AC-123456")]
 
@@ -278,4 +278,15 @@ def test_switchboard_test_checks_full_retrieval_intents(helpdesk: Path) -> None:
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((helpdesk / "results" / "story_report.json").read_text())
-    assert report["stories"]["passed"] == 3, report
+    assert report["conversation_summary"]["passed"] == 3, report["conversation_summary"]
+    # the selector's choice counts: the same message under another full retrieval intent fails
+    wrong = helpdesk / "tests" / "test_wrong.yml"
+    wrong.write_text(TESTS.split("- story: chitchat")[0].replace("faq/ask_hours", "faq/ask_fees"))
+    try:
+        result = subprocess.run([sys.executable, "-m", "bot.cli", "--project", str(helpdesk), "test"],
+                                capture_output=True, text=True, timeout=600)
+    finally:
+        wrong.unlink()
+    assert result.returncode == 1
+    failed = (helpdesk / "results" / "failed_test_stories.yml").read_text()
+    assert "faq/ask_fees" in failed and "predicted: faq/ask_hours" in failed, failed
