@@ -15,6 +15,7 @@ from bot.errors import ConfigError
 from bot.generation.config import GenerationSettings, GeneratorConfig, parse_generation, parse_generator
 from bot.policies.handoff import HandoffSettings, parse_handoff
 from bot.routes import CalibrationSettings, parse_calibration
+from bot.storage.dialects import supported_url
 
 if TYPE_CHECKING:
     from training.finetune import FineTuneConfig
@@ -257,8 +258,8 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"retrieval.{name} must lie in [-1, 1], got {value}")
     if min(s.retrieval_k, s.history_window, s.torch_threads, s.max_batch) < 1:
         raise ConfigError("retrieval.k, engine.history_window, torch_threads and engine.max_batch must be >= 1")
-    if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+    if not supported_url(s.database_url):
         raise ConfigError(
-            f"unsupported database URL {s.database_url.split('://')[0]}://...; "
-            "use sqlite+aiosqlite:///file.db or postgresql+asyncpg://user@host/db"
+            f"unsupported database URL {s.database_url.split('://')[0]}://...; use sqlite+aiosqlite:///file.db, "
+            "postgresql+asyncpg://user@host/db or mysql+asyncmy://user@host/db (MariaDB or MySQL)"
         )
