@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ class Outgoing:
     channel: str
     message: dict[str, Any]
     delivery_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def fingerprint(text: Any) -> str:
+    """What identifies a message's content: a retry must say what the first attempt said."""
+    return hashlib.sha256((text if isinstance(text, str) else "").encode()).hexdigest()
 
 
 @dataclass(frozen=True)

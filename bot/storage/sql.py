@@ -11,7 +11,6 @@ one id is a DuplicateMessage and writes nothing) and the messages to push (`outb
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 import weakref
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bot.errors import InvalidEvent
 from bot.events import Event
-from bot.storage.base import DuplicateMessage, HandledMessage, Outgoing
+from bot.storage.base import DuplicateMessage, HandledMessage, Outgoing, fingerprint
 from bot.storage.dialects import MYSQL, SCHEMES, insert_ignore, migration_lock
 from bot.storage.outbox import outbox_rows
 from bot.storage.schema import conversations, user_messages
@@ -323,11 +322,6 @@ class SQLTrackerStore:
             if self.dialect == "sqlite":
                 await conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
             yield conn
-
-
-def fingerprint(text: Any) -> str:
-    """What identifies a message's content: a retry must say the same as the first attempt."""
-    return hashlib.sha256((text if isinstance(text, str) else "").encode()).hexdigest()
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
