@@ -13,7 +13,7 @@ import pytest
 import socketio
 
 from bot.server.keys import OUTPUTS
-from tests.integration.conftest import StartServer, Server
+from tests.integration.conftest import StartServer, Server, delivered
 from tests.integration.socketio_client import WidgetClient, has
 
 
@@ -171,5 +171,48 @@ async def test_an_agents_reply_reaches_the_open_widget_and_a_closed_one_is_repor
         await widget.close()  # the customer closed the tab
         late = await agent.ok("POST", f"/conversations/{session}/reply", {"text": "Anything else?"})
         assert late["item"]["delivered"] is False and "not open now" in late["item"]["delivery_error"]
+        assert late["item"]["delivery"]["status"] == "pending"  # kept in the outbox, retried
+
+        back = WidgetClient(server.base)  # the widget reconnects with its session id: it gets what it missed
+        await back.connect()
+        try:
+            assert await back.session(session) == session
+            missed = await back.until(has("Anything else?"))
+            assert [m["text"] for m in missed] == ["Anything else?"] and missed[0]["metadata"] == {"agent": "ann"}
+            (done,) = await delivered(server, session, text="Anything else?")
+            assert done.status == "sent"
+            shown = (await agent.ok("GET", f"/conversations/{session}"))["items"][-1]
+            assert shown["text"] == "Anything else?" and shown["delivered"] is True
+            await back.close()
+            again = WidgetClient(server.base)  # a second reconnect: nothing is sent twice
+            await again.connect()
+            await again.session(session)
+            await again.say("thanks", session)  # with a person: stored, no bot reply; the widget waits
+            await agent.ok("POST", f"/conversations/{session}/reply", {"text": "You're welcome."})
+            assert [m["text"] for m in await again.until(has("welcome"))] == ["You're welcome."]
+            await again.close()
+        finally:
+            if back.sio.connected:
+                await back.close()
     finally:
         await agent.close()
+
+
+async def test_a_message_sent_again_with_its_id_is_handled_once_and_acknowledged(server: Server,
+                                                                              client: WidgetClient) -> None:
+    """Our widget names each message (metadata.message_id) and sends what was not acknowledged again
+    after a reconnect: the server handles it once and acknowledges both."""
+    session = await client.session(None)
+    payload = {"message": "what payment methods do you accept?", "session_id": session,
+               "metadata": {"message_id": "widget-1"}}
+    first = await client.sio.call("user_uttered", payload, timeout=60)
+    assert first == {"message_id": "widget-1", "duplicate": False}
+    await client.until(has("PayPal"))
+    again = await client.sio.call("user_uttered", payload, timeout=60)
+    assert again == {"message_id": "widget-1", "duplicate": True}
+    refused = await client.sio.call("user_uttered", {**payload, "metadata": {"message_id": 5}}, timeout=60)
+    assert refused["status"] == 400 and "message_id" in refused["error"]
+    tracker = await server.tracker(session)
+    assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == [payload["message"]]
+    assert len([e for e in tracker["events"] if e["event"] == "bot"]) == 1
+    assert client.inbox.empty()  # no second answer was pushed
