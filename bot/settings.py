@@ -16,6 +16,7 @@ from bot.generation.config import GenerationSettings, GeneratorConfig, parse_gen
 from bot.policies.handoff import HandoffSettings, parse_handoff
 from bot.routes import CalibrationSettings, parse_calibration
 from bot.storage.dialects import supported_url
+from bot.storage.retention import RetentionSettings, parse_retention
 
 if TYPE_CHECKING:
     from training.finetune import FineTuneConfig
@@ -70,6 +71,7 @@ class Settings:
     max_batch: int = 32
     action_endpoint: str | None = None
     lock_store_url: str | None = None  # redis://... shares conversation locks between workers
+    lock_store_prefix: str = "switchboard:lock:"
     actions_package: str = "actions"
     action_timeout: float = 10.0
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
@@ -80,6 +82,7 @@ class Settings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     handoff: HandoffSettings = field(default_factory=HandoffSettings)  # switchboard.yml `handoff:`
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings)  # switchboard.yml `calibration:`
+    retention: RetentionSettings = field(default_factory=RetentionSettings)  # switchboard.yml `retention:`
     # credentials.yml: channel name -> its section (env references expanded; {} when empty)
     channels: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rest": {}}, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -131,7 +134,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
     endpoints = read_yaml(root / "endpoints.yml")
     nlu, retrieval, engine, server = (_section(own, k, SETTINGS_FILE) for k in ("nlu", "retrieval", "engine", "server"))
     tracker_store = _section(endpoints, "tracker_store", "endpoints.yml")
-    lock_store = _section(endpoints, "lock_store", "endpoints.yml")
+    lock_store_section = _section(endpoints, "lock_store", "endpoints.yml")
     action_endpoint = _section(endpoints, "action_endpoint", "endpoints.yml")
     env = os.environ.get
 
@@ -163,7 +166,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
             int, "torch threads", env("SWITCHBOARD_TORCH_THREADS") or engine.get("torch_threads", 1)
         ),
         "max_batch": _number(int, "engine.max_batch", env("SWITCHBOARD_MAX_BATCH") or engine.get("max_batch", 32)),
-        "lock_store_url": env("SWITCHBOARD_LOCK_STORE_URL") or lock_store.get("url") or None,
+        "lock_store_url": env("SWITCHBOARD_LOCK_STORE_URL") or lock_store_section.get("url") or None,
         "action_endpoint": env("SWITCHBOARD_ACTION_ENDPOINT") or action_endpoint.get("url") or None,
         "actions_package": str(engine.get("actions_package", Settings.actions_package)),
         "action_timeout": _number(
@@ -174,6 +177,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         "generation": parse_generation(own.get("generation")),
         "handoff": parse_handoff(own.get("handoff")),
         "calibration": parse_calibration(own.get("calibration")),
+        "retention": parse_retention(own.get("retention")),
         "channels": _channels(root / "credentials.yml"),
         "raw": {"settings": own, "endpoints": endpoints},
     }

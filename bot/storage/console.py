@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.dialects import upsert
-from bot.storage.schema import agents, console_sessions, intent_corrections
+from bot.storage.schema import agents, console_sessions, intent_corrections, knowledge_sources
 
 ROLES = ("agent", "admin")
 
@@ -140,6 +140,14 @@ class ConsoleStore:
         }
         async with self.engine.begin() as conn:
             await conn.execute(upsert(self.dialect, intent_corrections, values, ["conversation_id", "message_id"]))
+
+    async def link_source(self, entry_id: str, conversation_id: str) -> None:
+        """Record that an approved knowledge entry came from this conversation: deleting the
+        conversation's data (bot/storage/privacy.py) deletes the entry too."""
+        async with self.engine.begin() as conn:
+            await conn.execute(upsert(self.dialect, knowledge_sources, {"entry_id": entry_id,
+                                                                        "conversation_id": conversation_id},
+                                      ["entry_id"]))
 
     async def corrections(self, conversation_id: str | None = None) -> list[Correction]:
         query = select(intent_corrections).order_by(intent_corrections.c.created_at)

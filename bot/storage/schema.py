@@ -80,6 +80,8 @@ conversations = Table(
     # pending | agent while a person is needed or has it, else bot | closed (NULL: never handed over)
     Column("handoff_status", String(16), nullable=True),
     Column("handoff_since", Seconds, nullable=True),
+    # set when retention anonymised it (bot/storage/privacy.py): its id and content are no one's
+    Column("anonymised_at", UTCDateTime(), nullable=True),
     Index("ix_conversations_updated_at", "updated_at"),
     Index("ix_conversations_handoff", "handoff_status", "handoff_since"),
 )

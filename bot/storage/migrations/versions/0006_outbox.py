@@ -57,6 +57,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in INDEXES:
-        op.drop_index(name, table_name="outbox")
-    op.drop_table("outbox")
+    op.drop_table("outbox")  # its indexes with it (MySQL keeps an FK's index until the table goes)

@@ -1,4 +1,5 @@
-"""Privacy: which conversation an approved knowledge entry came from, and leases for scheduled jobs.
+"""Privacy: which conversation an approved knowledge entry came from, when a conversation was
+anonymised, and leases for scheduled jobs.
 
 Revision ID: 0007
 Revises: 0006
@@ -21,11 +22,15 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 SECONDS = sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
+MOMENT = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def upgrade() -> None:
     bind = op.get_bind()
     inspector = sa.inspect(bind)
+    if "anonymised_at" not in {c["name"] for c in inspector.get_columns("conversations")}:
+        with op.batch_alter_table("conversations") as batch:  # batch: SQLite cannot ALTER much in place
+            batch.add_column(sa.Column("anonymised_at", MOMENT, nullable=True))
     if not inspector.has_table("knowledge_sources"):
         sources = op.create_table(
             "knowledge_sources",
@@ -64,6 +69,7 @@ def _backfill(bind: sa.engine.Connection, sources: sa.Table) -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("conversations") as batch:
+        batch.drop_column("anonymised_at")
     op.drop_table("job_leases")
-    op.drop_index("ix_knowledge_sources_conversation_id", table_name="knowledge_sources")
     op.drop_table("knowledge_sources")
