@@ -16,6 +16,7 @@ from bot.generation.config import GenerationSettings, GeneratorConfig, parse_gen
 from bot.policies.handoff import HandoffSettings, parse_handoff
 from bot.routes import CalibrationSettings, parse_calibration
 from bot.storage.dialects import supported_url
+from bot.storage.endpoints import LOCK_PREFIX, lock_store, tracker_store_url
 from bot.storage.retention import RetentionSettings, parse_retention
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class Settings:
     max_batch: int = 32
     action_endpoint: str | None = None
     lock_store_url: str | None = None  # redis://... shares conversation locks between workers
-    lock_store_prefix: str = "switchboard:lock:"
+    lock_store_prefix: str = LOCK_PREFIX  # endpoints.yml lock_store.key_prefix, as Rasa prefixes its keys
     actions_package: str = "actions"
     action_timeout: float = 10.0
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
@@ -139,9 +140,10 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
     env = os.environ.get
 
     default_db = f"sqlite+aiosqlite:///{root / '.switchboard' / 'bot.db'}"
+    locks_url, locks_prefix = lock_store(lock_store_section)
     values: dict[str, Any] = {
         "project": root,
-        "database_url": env("SWITCHBOARD_DATABASE_URL") or tracker_store.get("url") or default_db,
+        "database_url": env("SWITCHBOARD_DATABASE_URL") or tracker_store_url(tracker_store, root) or default_db,
         "api_token": env("SWITCHBOARD_API_TOKEN") or server.get("api_token") or None,
         "nlu_threshold": _auto(float, "nlu.threshold", nlu.get("threshold", "auto")),
         "nlu_oos_threshold": None if nlu.get("oos_threshold", "auto") == "auto" else _number(
@@ -166,7 +168,8 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
             int, "torch threads", env("SWITCHBOARD_TORCH_THREADS") or engine.get("torch_threads", 1)
         ),
         "max_batch": _number(int, "engine.max_batch", env("SWITCHBOARD_MAX_BATCH") or engine.get("max_batch", 32)),
-        "lock_store_url": env("SWITCHBOARD_LOCK_STORE_URL") or lock_store_section.get("url") or None,
+        "lock_store_url": env("SWITCHBOARD_LOCK_STORE_URL") or locks_url,
+        "lock_store_prefix": locks_prefix,
         "action_endpoint": env("SWITCHBOARD_ACTION_ENDPOINT") or action_endpoint.get("url") or None,
         "actions_package": str(engine.get("actions_package", Settings.actions_package)),
         "action_timeout": _number(
