@@ -77,7 +77,7 @@ class Runtime:
         """Migrate and open the stores, start the action runner."""
         await self.store.start()
         await self.actions.start()
-        self.retention = RetentionJob(self.store.engine, self.settings.retention)
+        self.retention = RetentionJob(self.store.engine, self.settings.retention, locks=self.locks)
         self.retention.start()  # when switchboard.yml has `retention:`
 
     async def load_models(self) -> None:

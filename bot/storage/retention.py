@@ -30,7 +30,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import ConfigError
+from bot.storage.base import LockStore
 from bot.storage.dialects import insert_ignore, write_transaction
+from bot.storage.memory_lock import InMemoryLockStore
 from bot.storage.privacy import anonymise, forget
 from bot.storage.schema import conversations, job_leases
 
@@ -71,8 +73,11 @@ def parse_retention(section: Any) -> RetentionSettings:
 
 
 class RetentionJob:
-    def __init__(self, engine: AsyncEngine, settings: RetentionSettings, *, worker: str | None = None) -> None:
-        self.engine, self.settings = engine, settings
+    """`locks`: the conversations' locks, so that no turn is half-way through one as it goes."""
+
+    def __init__(self, engine: AsyncEngine, settings: RetentionSettings, *, locks: LockStore | None = None,
+                 worker: str | None = None) -> None:
+        self.engine, self.settings, self.locks = engine, settings, locks or InMemoryLockStore()
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self._task: asyncio.Task[None] | None = None
 
@@ -91,8 +96,9 @@ class RetentionJob:
             async with self.engine.connect() as conn:
                 ids = list(await conn.scalars(query.order_by(conversations.c.updated_at).limit(BATCH)))
             for cid in ids:
-                gone = await forget(self.engine, cid) if self.settings.mode == "delete" else \
-                    await anonymise(self.engine, cid)
+                async with self.locks.lock(cid):
+                    gone = await forget(self.engine, cid) if self.settings.mode == "delete" else \
+                        await anonymise(self.engine, cid)
                 done += gone is not None
             if len(ids) < BATCH:
                 break
