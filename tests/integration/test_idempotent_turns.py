@@ -48,7 +48,7 @@ async def test_a_retry_after_more_than_a_window_of_newer_events_is_still_a_dupli
     body = {"sender": "retry-3", "message": "do you sell gift cards?", "metadata": {"message_id": "old-1"}}
     _, first = await post(server, body)
     for i in range(10):  # each turn stores a user message, actions, replies: well over 30 events
-        await post(server, {"sender": "retry-3", "message": f"/thanks", "metadata": {"message_id": f"new-{i}"}})
+        await post(server, {"sender": "retry-3", "message": "/thanks", "metadata": {"message_id": f"new-{i}"}})
     events = (await server.tracker("retry-3", include_events="ALL"))["events"]
     after = len(events) - next(i for i, e in enumerate(events) if e.get("message_id") == "old-1")
     assert after > 30

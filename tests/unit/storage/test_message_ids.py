@@ -15,11 +15,10 @@ from bot.errors import InvalidEvent
 from bot.storage.base import DuplicateMessage, Outgoing, fingerprint
 from bot.storage.schema import events, outbox, user_messages
 from bot.storage.sql import SQLTrackerStore
-from tests.unit.storage.test_sql import backend_url, url  # noqa: F401  (fixtures: each backend)
 
 
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[SQLTrackerStore]:  # noqa: F811
+async def store(url: str) -> AsyncIterator[SQLTrackerStore]:
     s = SQLTrackerStore(url)
     await s.start()
     yield s
@@ -56,7 +55,7 @@ async def test_a_second_store_of_an_id_is_a_duplicate_and_writes_nothing(store: 
     assert await store.handled("other", "m-1") is None  # ids are the conversation's own
 
 
-async def test_two_writers_racing_for_one_message_store_it_once(url: str) -> None:  # noqa: F811
+async def test_two_writers_racing_for_one_message_store_it_once(url: str) -> None:
     """Two workers (two engines) that both missed the check: the database decides."""
     workers = [SQLTrackerStore(url) for _ in range(2)]
     await workers[0].start()

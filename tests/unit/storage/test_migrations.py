@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.storage.base import DuplicateMessage
 from bot.storage.schema import knowledge_sources, user_messages
 from bot.storage.sql import SQLTrackerStore, alembic_config
-from tests.unit.storage.test_sql import backend_url, url  # noqa: F401  (fixtures: each backend)
 
 
 def to(revision: str, *, down: bool = False) -> Any:
@@ -29,7 +28,7 @@ def to(revision: str, *, down: bool = False) -> Any:
     return run
 
 
-async def test_a_0004_database_upgrades_with_its_messages_and_approvals(url: str) -> None:  # noqa: F811
+async def test_a_0004_database_upgrades_with_its_messages_and_approvals(url: str) -> None:
     if url.startswith("sqlite"):
         Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url)

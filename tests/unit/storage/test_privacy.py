@@ -30,14 +30,13 @@ from bot.storage.schema import (
 from bot.storage.sql import SQLTrackerStore
 from knowledge.base import Entry
 from knowledge.store import KnowledgeStore
-from tests.unit.storage.test_sql import backend_url, url  # noqa: F401  (fixtures: each backend)
 
 TABLES = (conversations, events, user_messages, outbox, reminders, intent_corrections, knowledge_sources)
 SECRET = "Ada Lovelace, 12 Crescent Road, card 4111"
 
 
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[SQLTrackerStore]:  # noqa: F811
+async def store(url: str) -> AsyncIterator[SQLTrackerStore]:
     s = SQLTrackerStore(url)
     await s.start()
     yield s
@@ -125,7 +124,7 @@ async def age(store: SQLTrackerStore, cid: str, days: float) -> None:
 
 
 @pytest.mark.parametrize("mode", ["delete", "anonymise"])
-async def test_retention_removes_old_conversations_once_with_several_workers(store: SQLTrackerStore, url: str,  # noqa: F811
+async def test_retention_removes_old_conversations_once_with_several_workers(store: SQLTrackerStore, url: str,
                                                                              mode: str) -> None:
     for cid, days in (("old", 100.0), ("older", 400.0), ("recent", 10.0)):
         await customer(store, cid, approved=False)

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from bot.reminders import ReminderScheduler, fire_time
 from bot.storage.schema import reminders
 from bot.storage.sql import SQLTrackerStore
-from tests.unit.storage.test_sql import backend_url, url  # noqa: F401  (fixtures: each backend)
 
 
 class Fired:
@@ -32,7 +31,7 @@ class Fired:
 
 
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[SQLTrackerStore]:  # noqa: F811
+async def store(url: str) -> AsyncIterator[SQLTrackerStore]:
     s = SQLTrackerStore(url)
     await s.start()
     yield s

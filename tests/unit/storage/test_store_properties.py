@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from bot.events import HANDOFF_STATUSES, validate
 from bot.storage.sql import SQLTrackerStore
 from bot.tracker import REVERTS, State, apply, rebuilt
-from tests.unit.storage.test_sql import backend_url, url  # noqa: F401  (fixtures: each backend)
 
 INITIAL = {"tier": "basic", "city": None}
 SLOTS = ["tier", "city", "order_number", "cart"]
@@ -62,7 +61,7 @@ def whole(events: list[dict[str, Any]]) -> State:
 
 
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[SQLTrackerStore]:  # noqa: F811
+async def store(url: str) -> AsyncIterator[SQLTrackerStore]:
     s = SQLTrackerStore(url)
     await s.start()
     yield s
