@@ -103,7 +103,8 @@ class Output:
     def __init__(self) -> None:
         self.received: list[str] = []
 
-    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0) -> None:
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
         await asyncio.sleep(SEND_MS / 1000)
         self.received.append(message["text"])
 

@@ -19,11 +19,13 @@ OnMessage = Callable[[UserMessage], Awaitable[TurnResult]]
 class OutputChannel(Protocol):
     name: str
 
-    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0) -> None:
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
         """Deliver one bot message ({"text", "buttons", "image", ...}) to the conversation
         `recipient_id` (the sender id its input channel gave it), in one try. A message the
         platform takes in several calls (a long text split, text then image) skips its first
-        `skip` calls: they went out on an earlier try. Raises DeliveryError."""
+        `skip` calls: they went out on an earlier try. `delivery_id`: the outbox's id of the
+        message, for a client that drops what it has already shown (our widget). Raises DeliveryError."""
 
 
 class InputChannel(Protocol):

@@ -35,7 +35,8 @@ class CallbackOutput:
         self.url = url
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0) -> None:
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
         """One POST; the outbox retries what the URL may take later."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))

@@ -82,7 +82,8 @@ class Dispatcher:
         try:
             if output is None:
                 raise DeliveryError(f"the {delivery.channel} channel is not configured on this server", permanent=True)
-            await output.send(delivery.conversation_id, delivery.message, skip=delivery.parts_sent)
+            await output.send(delivery.conversation_id, delivery.message, skip=delivery.parts_sent,
+                              delivery_id=delivery.delivery_id)
         except Exception as exc:
             return await self._failed(delivery, exc, now)
         await self.store.sent(delivery, now)

@@ -72,7 +72,8 @@ class SlackOutput:
     def __init__(self, client: "AsyncWebClient", app: web.Application) -> None:
         self.client, self.app = client, app
 
-    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0) -> None:
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
         """To where the user last wrote to the bot, found in the tracker store."""
         await self.post(await self.address(recipient_id), message, skip=skip)
 
@@ -123,8 +124,8 @@ class SlackInput:
         from slack_bolt.async_app import AsyncApp
         from slack_sdk.web.async_client import AsyncWebClient
 
-        # no retry handlers: the outbox retries, with back-off and without holding the conversation
-        client = AsyncWebClient(token=self.token, base_url=self.base_url, retry_handlers=[])
+        # one try, 10 s at most (it runs under the conversation's lock): the outbox retries, with back-off
+        client = AsyncWebClient(token=self.token, base_url=self.base_url, timeout=10, retry_handlers=[])
         bolt = AsyncApp(signing_secret=self.secret, client=client,
                         process_before_response=True, raise_error_for_unhandled_request=False)
         output = SlackOutput(client, app)

@@ -17,6 +17,7 @@ a reconnect, it is not handled twice. A client that asks for an acknowledgement 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PATH = "socket.io"
 MAX_SESSION_ID = 255
+ACK_SECONDS = 5.0  # how long a widget that acknowledges has to acknowledge a message
 
 
 def to_socketio(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -63,19 +65,51 @@ def to_socketio(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class SocketIOOutput:
-    """Emits to a conversation's room: works for any socket of that session, now or later."""
+    """Emits to a conversation's room: works for any socket of that session, now or later.
+
+    A widget that said so in its session_request (`"acks": true`: ours) acknowledges each message;
+    to it a message counts as delivered once acknowledged (a socket that died without the server
+    noticing yet never answers: the outbox tries again, and the widget drops a message whose
+    delivery id it has shown). To other widgets (rasa-webchat) a message counts as delivered once
+    emitted to a connected socket."""
 
     name = "socketio"
 
     def __init__(self, sio: "socketio.AsyncServer", bot_event: str) -> None:
         self.sio, self.bot_event = sio, bot_event
 
-    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0) -> None:
-        if not self.connected(recipient_id):  # emitted to an empty room it would reach nobody
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
+        sids = [sid for sid, _ in self.sio.manager.get_participants("/", recipient_id)]
+        if not sids:  # emitted to an empty room it would reach nobody
             raise DeliveryError(f"the customer's {self.name} chat is not open now; it goes out when the widget "
                                 "reconnects")
-        for payload in to_socketio(message)[skip:]:
-            await self.sio.emit(self.bot_event, payload, room=recipient_id)
+        acking = [sid for sid in sids if (await self._session(sid)).get("acks")]
+        for part, payload in enumerate(to_socketio(message)[skip:], start=skip):
+            if delivery_id is not None:
+                payload = {**payload, "metadata": {**(payload.get("metadata") or {}),
+                                                   "delivery_id": f"{delivery_id}:{part}"}}
+            if len(acking) < len(sids):
+                await self.sio.emit(self.bot_event, payload, room=recipient_id, skip_sid=acking)
+            answered = await asyncio.gather(*(self._acknowledged(sid, payload) for sid in acking))
+            if acking and len(acking) == len(sids) and not any(answered):
+                raise DeliveryError(f"the customer's {self.name} chat did not acknowledge the message within "
+                                    f"{ACK_SECONDS:.0f}s", parts_sent=part)
+
+    async def _session(self, sid: str) -> dict[str, Any]:
+        try:
+            return dict(await self.sio.get_session(sid))
+        except KeyError:  # gone meanwhile
+            return {}
+
+    async def _acknowledged(self, sid: str, payload: dict[str, Any]) -> bool:
+        import socketio
+
+        try:
+            await self.sio.call(self.bot_event, payload, to=sid, timeout=ACK_SECONDS)
+        except (socketio.exceptions.SocketIOError, KeyError):  # no answer in time, or the socket went
+            return False
+        return True
 
     def connected(self, recipient_id: str) -> bool:
         """Whether a widget of this conversation is connected to this server now."""
@@ -131,6 +165,8 @@ class SocketIOInput:
             returning = isinstance(requested, str) and bool(requested.strip()) and len(requested) <= MAX_SESSION_ID
             if not returning:
                 requested = uuid.uuid4().hex
+            async with sio.session(sid) as session:  # it acknowledges each bot message (our widget)
+                session["acks"] = isinstance(data, dict) and data.get("acks") is True
             await self._join(sio, sid, requested)
             await sio.emit("session_confirm", requested, to=sid)
             if returning and self.persistence:  # what it missed while it was away

@@ -68,7 +68,8 @@ class TelegramOutput:
     def __init__(self, bot: "telegram.Bot") -> None:
         self.bot = bot
 
-    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0) -> None:
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
         from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
         text, buttons, image = parts(message)

@@ -88,6 +88,7 @@
       if (start < 0) return;
       var args = JSON.parse(body.slice(start));
       this._fire(args[0], args.slice(1));
+      if (start > 0 && this.ws) this.ws.send("43" + body.slice(0, start) + "[]"); // the server asked: received
     } else if (kind === "3") { // ack: its id digits, then the handler's answer as a JSON array
       var at = body.indexOf("[");
       var ackId = parseInt(at < 0 ? body : body.slice(0, at), 10);

@@ -32,11 +32,13 @@
       var saved = JSON.parse(window.localStorage.getItem(this.key) || "null");
       if (saved && Array.isArray(saved.messages)) {
         if (!Array.isArray(saved.outbox)) saved.outbox = [];
+        if (!Array.isArray(saved.delivered)) saved.delivered = [];
         return saved;
       }
     } catch (e) { /* storage blocked or corrupt: start afresh */ }
-    // outbox: what the customer sent that the server has not acknowledged yet, oldest first
-    return { sessionId: null, messages: [], open: false, outbox: [] };
+    // outbox: what the customer sent that the server has not acknowledged yet, oldest first;
+    // delivered: the delivery ids of the last bot messages shown (one sent twice is shown once)
+    return { sessionId: null, messages: [], open: false, outbox: [], delivered: [] };
   };
 
   function messageId() {
@@ -128,7 +130,8 @@
     var sio = this.sio = new window.SwitchboardSio(this.server, { auth: this.cfg.auth });
     sio.on("connect", function () {
       self._status("");
-      sio.emit("session_request", { session_id: self.state.sessionId });
+      // acks: this widget acknowledges each bot message, so the server knows what it received
+      sio.emit("session_request", { session_id: self.state.sessionId, acks: true });
     });
     sio.on("session_confirm", function (data) {
       var id = typeof data === "string" ? data : data && data.session_id;
@@ -179,6 +182,11 @@
   };
 
   Widget.prototype._bot = function (m) {
+    var delivery = m.metadata && typeof m.metadata.delivery_id === "string" ? m.metadata.delivery_id : null;
+    if (delivery) { // sent again by the server (our acknowledgement was lost): shown once
+      if (this.state.delivered.indexOf(delivery) >= 0) return;
+      this.state.delivered = this.state.delivered.concat([delivery]).slice(-MAX_STORED);
+    }
     this._typing(false);
     if (m.stream_id && this.streams[m.stream_id]) {
       var live = this.streams[m.stream_id];

@@ -38,6 +38,17 @@ def supported_url(url: str) -> bool:
     return url.startswith(tuple(f"{scheme}://" for scheme in SCHEMES.values()))
 
 
+def skips_locked(dialect: Any) -> bool:
+    """Whether SELECT ... FOR UPDATE SKIP LOCKED works: PostgreSQL, MariaDB 10.6+, MySQL 8 (SQLite
+    has no row locks: its write lock serialises writers)."""
+    if dialect.name == "postgresql":
+        return True
+    if dialect.name in MYSQL:
+        version = tuple(dialect.server_version_info or (0,))
+        return version >= ((10, 6) if getattr(dialect, "is_mariadb", False) else (8, 0, 1))
+    return False
+
+
 def table_options(connection: Connection) -> dict[str, str]:
     """Keyword arguments for op.create_table: on MySQL utf8mb4 with a binary collation that does
     not pad (ids differing in case or trailing spaces stay different); nothing elsewhere."""

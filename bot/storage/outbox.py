@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.base import Outgoing
-from bot.storage.dialects import write_transaction
+from bot.storage.dialects import skips_locked, write_transaction
 from bot.storage.schema import outbox
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -84,7 +84,7 @@ class OutboxStore:
             where.append(outbox.c.channel.in_(list(channels)))
         query = select(outbox.c.id).where(*where).order_by(outbox.c.id)
         async with write_transaction(self.engine) as conn:
-            if self.dialect != "sqlite":  # SQLite's write lock serialises claims; it has no row locks
+            if skips_locked(conn.dialect):  # elsewhere the UPDATE's WHERE status = 'pending' decides alone
                 query = query.with_for_update(skip_locked=True)
             ids = list(await conn.scalars(query))
             if not ids:

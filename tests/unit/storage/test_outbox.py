@@ -19,7 +19,6 @@ from bot.storage.base import Outgoing
 from bot.storage.memory_lock import InMemoryLockStore
 from bot.storage.outbox import FAILED, PENDING, SENT, OutboxStore
 from bot.storage.sql import SQLTrackerStore
-from tests.unit.storage.test_sql import backend_url, url  # noqa: F401  (fixtures: each backend)
 
 
 class Platform:
@@ -32,7 +31,8 @@ class Platform:
         self.refusals: list[DeliveryError] = []
         self.calls = 0
 
-    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0) -> None:
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
         self.calls += 1
         await asyncio.sleep(0.005)  # a network call: other workers run meanwhile
         if self.refusals:
@@ -51,7 +51,7 @@ class Clock:
 
 
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[SQLTrackerStore]:  # noqa: F811
+async def store(url: str) -> AsyncIterator[SQLTrackerStore]:
     s = SQLTrackerStore(url)
     await s.start()
     yield s
@@ -71,7 +71,7 @@ def dispatcher(store: SQLTrackerStore, platform: Platform, clock: Clock | None =
                       clock=clock or Clock(), **options)
 
 
-async def test_several_workers_deliver_each_message_once_and_in_order(url: str) -> None:  # noqa: F811
+async def test_several_workers_deliver_each_message_once_and_in_order(url: str) -> None:
     workers = [SQLTrackerStore(url) for _ in range(3)]  # three processes: own engines, own (in-memory) locks
     await workers[0].start()
     platform = Platform()
