@@ -8,7 +8,7 @@ import json
 
 from tests.conftest import missing
 from tests.integration.conftest import Server, delivered
-from tests.integration.console_client import Agent, add_agent
+from tests.integration.console_client import PASSWORD, Agent, add_agent
 from tests.integration.socketio_client import WidgetClient, has
 from tests.integration.test_widget_browser import ARGS, CHROMIUM, TURN_MS, _session_of
 
@@ -41,8 +41,22 @@ async def test_a_reopened_widget_gets_what_it_missed_once(server: Server) -> Non
             await expect(bot.filter(has_text="ann")).to_have_count(1, timeout=TURN_MS)
             await page.close()  # the customer closed the tab
 
+            console = await (await browser.new_context()).new_page()  # the agent's console, live
+            console.on("pageerror", lambda exc: errors.append(f"console: {exc}"))
+            await console.goto(f"{server.base}/console#conv={session}")
+            await console.fill("#login-name", "ann")
+            await console.fill("#login-password", PASSWORD)
+            await console.click("#login-submit")
+            await expect(console.locator("#live-status")).to_have_text("live")
+            await console.goto(f"{server.base}/console#conv={session}")  # signed in: the conversation opens
+            await expect(console.locator("#conv-status")).to_have_text("agent")
+            await expect(console.locator("#live-status")).to_have_text("live")
+
             reply = await agent.ok("POST", f"/conversations/{session}/reply", {"text": "Your refund is on its way."})
             assert reply["item"]["delivered"] is False  # nobody to receive it: it waits in the outbox
+            shown = console.locator("#transcript li.item-agent").filter(has_text="Your refund is on its way.")
+            await expect(shown.locator(".undelivered")).to_contain_text("Not delivered yet", timeout=TURN_MS)
+            await expect(shown.get_by_role("button", name="Retry now")).to_be_visible()
 
             page = await context.new_page()  # the customer comes back
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -52,6 +66,7 @@ async def test_a_reopened_widget_gets_what_it_missed_once(server: Server) -> Non
                 1, timeout=TURN_MS)
             (done,) = await delivered(server, session, text="Your refund is on its way.")
             assert done.status == "sent"
+            await expect(shown.locator(".undelivered")).to_have_count(0, timeout=TURN_MS)  # live: it arrived
             await page.reload()  # reconnecting again sends nothing twice
             await expect(log.locator("li.msg.user")).to_have_count(1, timeout=TURN_MS)
             await page.wait_for_function("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).outbox"
