@@ -5,7 +5,9 @@ the URL schemes we accept, column types MySQL needs spelled out, "insert unless 
 MySQL notes: a FLOAT there is single precision (a unix time would lose minutes), so times are
 DOUBLE; DATETIME keeps whole seconds unless given a precision; its default collations compare
 case-insensitively (conversation ids "Ab" and "ab" would be one), so our tables use a binary one;
-and its DDL is not transactional (revisions after 0004 check what exists before creating it).
+no TEXT column is indexed and every indexed string is VARCHAR(255) or shorter, so the widest
+composite key (255 + 255 characters of utf8mb4: 2,040 bytes) stays under InnoDB's 3,072-byte
+limit; and its DDL is not transactional (revisions after 0004 check what exists before creating it).
 """
 
 from __future__ import annotations
