@@ -10,15 +10,17 @@ from typing import Any, AsyncIterator
 from aiohttp import web
 
 from bot.channels import mount_channels
+from bot.channels.dispatch import DISPATCHER, Dispatcher
 from bot.console import mount_console
 from bot.engine import TurnResult, UserMessage
 from bot.reminders import ReminderScheduler
 from bot.reminders import payload as reminder_payload
 from bot.runtime import Runtime
-from bot.server import api, dialogue_api, knowledge_api, pages
+from bot.server import api, dialogue_api, knowledge_api, pages, privacy_api
 from bot.server.keys import OUTPUTS, RUNTIME, SETTINGS
 from bot.server.middleware import auth, cors, errors
 from bot.settings import Settings
+from bot.storage.outbox import OutboxStore
 
 log = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
@@ -37,9 +39,12 @@ def create_app(
         return await runtime.require_engine().handle(message)
 
     app[OUTPUTS] = mount_channels(app, settings, on_message, channels)
+    dispatcher = app[DISPATCHER] = Dispatcher(OutboxStore(runtime.store.engine), runtime.locks, app[OUTPUTS])
+    runtime.store.listeners.append(dispatcher.on_events)  # delivers what an append wrote to the outbox
     app.add_routes(api.routes)
     app.add_routes(dialogue_api.routes)
     app.add_routes(knowledge_api.routes)
+    app.add_routes(privacy_api.routes)
     app.add_routes(pages.routes(widget="socketio" in app[OUTPUTS]))
     mount_console(app, runtime, app[OUTPUTS])
 
@@ -51,14 +56,15 @@ def create_app(
                 and not (e.get("metadata") or {}).get("reminder") for e in await runtime.store.events(cid)):
             return None
         message = UserMessage(reminder_payload(intent, entities), cid, input_channel=channel or "reminder",
-                              metadata={"reminder": True})
+                              metadata={"reminder": True}, output_channel=channel if channel in app[OUTPUTS] else None)
         return (await engine.handle(message)).replies
 
-    scheduler = ReminderScheduler(runtime.store.engine, fire_reminder, app[OUTPUTS])
+    scheduler = ReminderScheduler(runtime.store.engine, fire_reminder)
     runtime.store.listeners.append(scheduler.on_events)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.open()
+        dispatcher.start()
         loading = asyncio.create_task(runtime.load_models())
         # reminders fire once the bot can answer them
         loading.add_done_callback(lambda task: None if task.cancelled() or task.exception() else scheduler.start())
@@ -70,6 +76,7 @@ def create_app(
         if not loading.done():
             loading.cancel()
         await scheduler.stop()
+        await dispatcher.stop()
         await runtime.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -16,12 +16,13 @@ from bot.dialogue.loop import Turn, extract, turn_events
 from bot.dialogue.model import DialogueModel
 from bot.dialogue.states import ACTION_LISTEN
 from bot.domain import DEFAULT_INTENTS, DEFAULT_RESPONSE, FALLBACK_INTENT, OUT_OF_SCOPE, Domain
+from bot.errors import Conflict
 from bot.nlu.base import Classifier, Prediction
 from bot.nlu.batcher import MicroBatcher
 from bot.nlu.payload import parse_payload
 from bot.policies.base import Decision
 from bot.policies.handoff import DEFAULT_TEXT, HANDOFF_RESPONSE, HandoffTriggers, estimate_wait, take_times
-from bot.storage.base import LockStore, TrackerStore
+from bot.storage.base import DuplicateMessage, HandledMessage, LockStore, Outgoing, TrackerStore, fingerprint
 from bot.tracker import Tracker, apply
 
 if TYPE_CHECKING:
@@ -37,7 +38,10 @@ class UserMessage:
     sender_id: str
     input_channel: str = "rest"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # unique in its conversation: the platform's id (Slack, Telegram) or the client's (metadata.message_id)
     message_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # the channel whose outbox gets the replies (socket.io, Slack, ...); None: the caller answers them (REST)
+    output_channel: str | None = None
 
 
 @dataclass
@@ -45,7 +49,9 @@ class TurnResult:
     replies: list[dict[str, Any]]
     events: list[dict[str, Any]]
     decision: Decision | None
-    duplicate: bool = False  # the message id was already handled (a platform redelivery): nothing done
+    # the message id was handled before (a redelivery, a client's retry): nothing was done again, and
+    # `replies` are the first attempt's (already in the outbox for a push channel)
+    duplicate: bool = False
 
 
 class Engine:
@@ -123,20 +129,17 @@ class Engine:
     async def handle(self, message: UserMessage) -> TurnResult:
         async with self.locks.lock(message.sender_id):
             started = time.perf_counter()
+            handled = await self.store.handled(message.sender_id, message.message_id)
+            if handled is not None:  # a Slack retry, a Telegram redelivery, a client's retry
+                return self._duplicate(message, handled)
             tracker = await self.store.load(message.sender_id, window=self.window)
-            if any(e.get("event") == "user" and e.get("message_id") == message.message_id
-                   for e in tracker.recent_events):  # Slack retries, Telegram redeliveries
-                log.info("message %s of conversation %s was already handled; not answered again",
-                         message.message_id, message.sender_id)
-                return TurnResult([], [], None, duplicate=True)
             new: list[dict[str, Any]] = []
             if self._new_session(tracker):
                 new += await self._start_session(tracker, message)
             if tracker.state.paused:  # a person has (or is about to take) the conversation: store, say nothing
                 prediction = await self.parse(message.text)
                 new.append(self._user_event(message, prediction))
-                await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
-                return TurnResult([], new, None)
+                return await self._store(message, new, [], None)
 
             mark = len(new)
             try:
@@ -158,8 +161,48 @@ class Engine:
                 new.append(ev.action(ACTION_LISTEN))
             reason["timings_ms"]["turn"] = round((time.perf_counter() - started) * 1000, 2)
             ev.in_time_order(new)
-            await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots)
-            return TurnResult(replies, new, decision)
+            return await self._store(message, new, replies, decision)
+
+    async def _store(self, message: UserMessage, new: list[dict[str, Any]], replies: list[dict[str, Any]],
+                     decision: Decision | None) -> TurnResult:
+        """Append the turn with its replies (kept with the message id) and, for a push channel, the
+        replies' outbox rows, in one transaction. A message id stored meanwhile (two workers racing
+        for one message) makes the turn a duplicate: nothing of it is stored, nothing is sent."""
+        outbox = self._outbox(message, new, replies)
+        try:
+            await self.store.append(message.sender_id, new, initial_slots=self.domain.initial_slots, replies=replies,
+                                    outbox=outbox)
+        except DuplicateMessage as exc:
+            handled = exc.handled or await self.store.handled(message.sender_id, message.message_id)
+            if handled is None:
+                raise
+            return self._duplicate(message, handled)
+        return TurnResult(replies, new, decision)
+
+    @staticmethod
+    def _outbox(message: UserMessage, new: list[dict[str, Any]], replies: list[dict[str, Any]]) -> list[Outgoing]:
+        """The replies as outbox messages of `message.output_channel`; each bot event that says one
+        records its delivery id (the agent console shows whether it arrived)."""
+        if message.output_channel is None or not replies:
+            return []
+        outgoing = [Outgoing(message.output_channel, reply) for reply in replies]
+        said = [e for e in new if e.get("event") == "bot"]
+        if len(said) == len(outgoing):  # every reply is one bot event, in order (Engine._say)
+            for event, out in zip(said, outgoing):
+                event["metadata"] = {**(event.get("metadata") or {}), "delivery_id": out.delivery_id}
+        else:
+            log.error("conversation %s: %d replies but %d bot events; the console cannot show their delivery",
+                      message.sender_id, len(outgoing), len(said))
+        return outgoing
+
+    @staticmethod
+    def _duplicate(message: UserMessage, handled: HandledMessage) -> TurnResult:
+        if handled.fingerprint != fingerprint(message.text):
+            raise Conflict(f"message id {message.message_id!r} was used for another message in conversation "
+                           f"{message.sender_id!r}; a retry must send the same text")
+        log.info("message %s of conversation %s was already handled; not answered again",
+                 message.message_id, message.sender_id)
+        return TurnResult(list(handled.replies or []), [], None, duplicate=True)
 
     def _new_session(self, tracker: Tracker) -> bool:
         last = tracker.state.latest_event_time

@@ -9,10 +9,10 @@ cancels the pending ones it names (by name, or by intent and entities). Every wo
 due reminders; the one whose UPDATE ... WHERE status = 'pending' changes the row runs it, so a
 reminder fires once. Firing means: unless `kill_on_user_msg` and the customer wrote after it was
 scheduled, the intent (with its entities) is triggered in the conversation, as Rasa's
-trigger_external_user_uttered does, and the replies go out through the channel the
-conversation was on (when that channel can send outside a request: Slack, Telegram, the widget).
-A worker that dies between claiming and firing loses that reminder (logged as `firing`): at
-most once, never twice."""
+trigger_external_user_uttered does, and the turn writes its replies to the outbox of the channel
+the conversation was on (when that channel can send outside a request: Slack, Telegram, the
+widget, callback), which delivers them. A worker that dies between claiming and firing loses that
+reminder (logged as `firing`): at most once, never twice."""
 
 from __future__ import annotations
 
@@ -53,12 +53,12 @@ def entity_map(raw: Any) -> dict[str, Any]:
 class ReminderScheduler:
     """Records reminder events (a store listener) and fires due reminders (a polling task).
 
-    `trigger(conversation_id, intent, entities, channel)` runs the turn and returns its replies;
-    `outputs` maps channel names to output channels that can send outside a request."""
+    `trigger(conversation_id, intent, entities, channel)` runs the turn (whose replies go out
+    through the channel's outbox) and returns its replies, or None when it did not run."""
 
-    def __init__(self, engine: Any, trigger: Callable[..., Any], outputs: Mapping[str, Any],
+    def __init__(self, engine: Any, trigger: Callable[..., Any],
                  *, poll_seconds: float = POLL_SECONDS, worker: str | None = None) -> None:
-        self.db, self.trigger, self.outputs, self.poll_seconds = engine, trigger, outputs, poll_seconds
+        self.db, self.trigger, self.poll_seconds = engine, trigger, poll_seconds
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self._task: asyncio.Task[None] | None = None
 
@@ -152,10 +152,6 @@ class ReminderScheduler:
                                          kill_after=row["scheduled_at"] if row["kill_on_user_msg"] else None)
             if replies is None:
                 status = "killed"  # the customer wrote after it was scheduled
-            else:
-                output = self.outputs.get(row["channel"] or "")
-                for message in replies if output is not None else []:
-                    await output.send(row["conversation_id"], message)
         except Exception:
             status = "failed"
             log.exception("reminder %s of conversation %s failed", row["name"], row["conversation_id"])

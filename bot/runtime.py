@@ -27,6 +27,7 @@ from bot.settings import Settings
 from bot.storage.base import LockStore
 from bot.storage.memory_lock import InMemoryLockStore
 from bot.storage.redis_lock import RedisLockStore
+from bot.storage.retention import RetentionJob
 from bot.storage.sql import SQLTrackerStore
 from bot.nlu.transformer import TransformerClassifier
 from knowledge.index import KnowledgeBase
@@ -57,6 +58,7 @@ class Runtime:
     calibration: dict[str, Any] | None = None  # models/routes.json: what `switchboard train` measured
     _sync: "asyncio.Task[None] | None" = None
     _warm: "asyncio.Task[None] | None" = None
+    retention: RetentionJob | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> "Runtime":
@@ -68,13 +70,16 @@ class Runtime:
             store=SQLTrackerStore(settings.database_url),
             actions=create_runner(settings),
             encoder=Encoder(threads=settings.torch_threads),
-            locks=RedisLockStore(settings.lock_store_url) if settings.lock_store_url else InMemoryLockStore(),
+            locks=RedisLockStore(settings.lock_store_url, prefix=settings.lock_store_prefix)
+            if settings.lock_store_url else InMemoryLockStore(),
         )
 
     async def open(self) -> None:
         """Migrate and open the stores, start the action runner."""
         await self.store.start()
         await self.actions.start()
+        self.retention = RetentionJob(self.store.engine, self.settings.retention, locks=self.locks)
+        self.retention.start()  # when switchboard.yml has `retention:`
 
     async def load_models(self) -> None:
         """Load the models off the event loop, then bring the knowledge base in step with SQL;
@@ -185,6 +190,8 @@ class Runtime:
         await self.load_models()
 
     async def close(self) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
         if self._sync is not None:
             self._sync.cancel()
         if self._warm is not None:

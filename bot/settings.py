@@ -15,6 +15,9 @@ from bot.errors import ConfigError
 from bot.generation.config import GenerationSettings, GeneratorConfig, parse_generation, parse_generator
 from bot.policies.handoff import HandoffSettings, parse_handoff
 from bot.routes import CalibrationSettings, parse_calibration
+from bot.storage.dialects import supported_url
+from bot.storage.endpoints import LOCK_PREFIX, lock_store, tracker_store_url
+from bot.storage.retention import RetentionSettings, parse_retention
 
 if TYPE_CHECKING:
     from training.finetune import FineTuneConfig
@@ -72,6 +75,7 @@ class Settings:
     max_batch: int = 32
     action_endpoint: str | None = None
     lock_store_url: str | None = None  # redis://... shares conversation locks between workers
+    lock_store_prefix: str = LOCK_PREFIX  # endpoints.yml lock_store.key_prefix, as Rasa prefixes its keys
     actions_package: str = "actions"
     action_timeout: float = 10.0
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
@@ -82,6 +86,7 @@ class Settings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     handoff: HandoffSettings = field(default_factory=HandoffSettings)  # switchboard.yml `handoff:`
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings)  # switchboard.yml `calibration:`
+    retention: RetentionSettings = field(default_factory=RetentionSettings)  # switchboard.yml `retention:`
     # credentials.yml: channel name -> its section (env references expanded; {} when empty)
     channels: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rest": {}}, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -137,14 +142,15 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
     endpoints = read_yaml(root / "endpoints.yml")
     nlu, retrieval, engine, server = (_section(own, k, SETTINGS_FILE) for k in ("nlu", "retrieval", "engine", "server"))
     tracker_store = _section(endpoints, "tracker_store", "endpoints.yml")
-    lock_store = _section(endpoints, "lock_store", "endpoints.yml")
+    lock_store_section = _section(endpoints, "lock_store", "endpoints.yml")
     action_endpoint = _section(endpoints, "action_endpoint", "endpoints.yml")
     env = os.environ.get
 
     default_db = f"sqlite+aiosqlite:///{root / '.switchboard' / 'bot.db'}"
+    locks_url, locks_prefix = lock_store(lock_store_section)
     values: dict[str, Any] = {
         "project": root,
-        "database_url": env("SWITCHBOARD_DATABASE_URL") or tracker_store.get("url") or default_db,
+        "database_url": env("SWITCHBOARD_DATABASE_URL") or tracker_store_url(tracker_store, root) or default_db,
         "api_token": env("SWITCHBOARD_API_TOKEN") or server.get("api_token") or None,
         "nlu_threshold": _auto(float, "nlu.threshold", nlu.get("threshold", "auto")),
         "nlu_oos_threshold": None if nlu.get("oos_threshold", "auto") == "auto" else _number(
@@ -171,7 +177,8 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
             int, "torch threads", env("SWITCHBOARD_TORCH_THREADS") or engine.get("torch_threads", 1)
         ),
         "max_batch": _number(int, "engine.max_batch", env("SWITCHBOARD_MAX_BATCH") or engine.get("max_batch", 32)),
-        "lock_store_url": env("SWITCHBOARD_LOCK_STORE_URL") or lock_store.get("url") or None,
+        "lock_store_url": env("SWITCHBOARD_LOCK_STORE_URL") or locks_url,
+        "lock_store_prefix": locks_prefix,
         "action_endpoint": env("SWITCHBOARD_ACTION_ENDPOINT") or action_endpoint.get("url") or None,
         "actions_package": str(engine.get("actions_package", Settings.actions_package)),
         "action_timeout": _number(
@@ -182,6 +189,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         "generation": parse_generation(own.get("generation")),
         "handoff": parse_handoff(own.get("handoff")),
         "calibration": parse_calibration(own.get("calibration")),
+        "retention": parse_retention(own.get("retention")),
         "channels": _channels(root / "credentials.yml"),
         "raw": {"settings": own, "endpoints": endpoints},
     }
@@ -272,8 +280,8 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"retrieval.{name} must lie in [-1, 1], got {value}")
     if min(s.retrieval_k, s.history_window, s.torch_threads, s.max_batch) < 1:
         raise ConfigError("retrieval.k, engine.history_window, torch_threads and engine.max_batch must be >= 1")
-    if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+    if not supported_url(s.database_url):
         raise ConfigError(
-            f"unsupported database URL {s.database_url.split('://')[0]}://...; "
-            "use sqlite+aiosqlite:///file.db or postgresql+asyncpg://user@host/db"
+            f"unsupported database URL {s.database_url.split('://')[0]}://...; use sqlite+aiosqlite:///file.db, "
+            "postgresql+asyncpg://user@host/db or mysql+asyncmy://user@host/db (MariaDB or MySQL)"
         )

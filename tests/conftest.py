@@ -18,6 +18,7 @@ SHARED_DATA = Path(os.environ.get("SWITCHBOARD_SHARED_DATA", REPO.parent / "shar
 POSTGRES_URL = os.environ.get(
     "SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+MARIADB_URL = os.environ.get("SWITCHBOARD_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306/test")
 STRICT = os.environ.get("SWITCHBOARD_STRICT") == "1"
 
 
@@ -60,6 +61,34 @@ def postgres_url() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    """A fresh database of its own on the MariaDB (or MySQL) server, dropped after the session."""
+    from sqlalchemy.engine import make_url
+
+    server = make_url(MARIADB_URL)
+    if not port_open(server.host or "127.0.0.1", server.port or 3306):
+        missing(f"MariaDB is not listening on {server.host}:{server.port or 3306}")
+    import asyncmy
+
+    name = f"switchboard_test_{uuid.uuid4().hex[:10]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncmy.connect(host=server.host, port=server.port or 3306, user=server.username or "root",
+                                     password=server.password or "")
+        try:
+            async with conn.cursor() as cursor:
+                await cursor.execute(sql)
+        finally:
+            conn.close()
+
+    asyncio.run(run(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    try:
+        yield server.set(database=name, query={"charset": "utf8mb4"}).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
 """Channel interfaces. An input channel mounts its webhook (routes, start-up, clean-up) on the
 app; replies go back through the output channel of the conversation's input channel, which
-can also reach the conversation later, outside any request (the agent console)."""
+can also reach the conversation later, outside any request (the agent console). Replies to push
+are not sent by the channels themselves: the turn writes them to the outbox and the dispatcher
+(dispatch.py) sends them through the output channel, once, retrying while the platform is away."""
 
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ OnMessage = Callable[[UserMessage], Awaitable[TurnResult]]
 class OutputChannel(Protocol):
     name: str
 
-    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
         """Deliver one bot message ({"text", "buttons", "image", ...}) to the conversation
-        `recipient_id` (the sender id its input channel gave it). Raises DeliveryError."""
-
-    # Optional, where a channel can tell: `connected(recipient_id) -> bool`, whether the customer is
-    # there to receive a message now (socket.io); the agent console reports a reply undelivered if not.
+        `recipient_id` (the sender id its input channel gave it), in one try. A message the
+        platform takes in several calls (a long text split, text then image) skips its first
+        `skip` calls: they went out on an earlier try. `delivery_id`: the outbox's id of the
+        message, for a client that drops what it has already shown (our widget). Raises DeliveryError."""
 
 
 class InputChannel(Protocol):
@@ -39,9 +42,16 @@ class ChannelDisabled(ConfigError):
 
 
 class DeliveryError(SwitchboardError):
-    """The platform refused or failed a message after the retries it allows."""
+    """The platform refused or failed a message. `permanent`: trying again cannot help (the user
+    blocked the bot, no such chat); `retry_after`: seconds the platform asked us to wait;
+    `parts_sent`: the calls of this message that went out before the failure (see send's skip)."""
 
     status = 502
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
+                 parts_sent: int = 0) -> None:
+        super().__init__(message)
+        self.permanent, self.retry_after, self.parts_sent = permanent, retry_after, parts_sent
 
 
 def require(name: str, config: dict[str, Any], *keys: str) -> None:

@@ -4,13 +4,16 @@ and gets "success" back; every bot message is POSTed on its own, as JSON {"recip
 a reminder that fires later, or an agent's reply, reaches the client (reminderbot's README runs
 it this way).
 
-Where Switchboard differs: a message that the callback URL refuses (or that cannot reach it)
-is retried twice and then reported with a 502 saying that the turn was stored; Rasa answers 500."""
+The replies go through the outbox (bot/channels/dispatch.py): the webhook answers "success" once
+the message and its replies are stored, and a reply the URL does not take (a 5xx, 408 or 429, or
+no answer) is posted again later with back-off; one it refuses (another 4xx) is given up and
+shown undelivered in the agent console. Where Switchboard differs: Rasa posts the replies before
+it answers and answers 500 when the URL fails, so its client sends the message again."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -21,9 +24,8 @@ from bot.channels.rest import outgoing, parse_message
 from bot.server.keys import SETTINGS
 from bot.server.requests import json_object
 
-log = logging.getLogger(__name__)
-ATTEMPTS = 3
 TIMEOUT_SECONDS = 10.0
+TRANSIENT = {408, 425, 429}  # and every 5xx: the URL may take it later
 
 
 class CallbackOutput:
@@ -33,20 +35,21 @@ class CallbackOutput:
         self.url = url
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
+        """One POST; the outbox retries what the URL may take later."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
-        problem = ""
-        for attempt in range(ATTEMPTS):
-            try:
-                async with self._session.post(self.url, json=outgoing(recipient_id, message)) as response:
-                    if response.status < 300:
-                        return
-                    problem = f"{self.url} answered {response.status}"
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                problem = f"{self.url} could not be reached ({type(exc).__name__}: {exc})"
-            await asyncio.sleep(0.2 * 2 ** attempt)
-        raise DeliveryError(f"callback: {problem}")
+        try:
+            async with self._session.post(self.url, json=outgoing(recipient_id, message)) as response:
+                if response.status < 300:
+                    return
+                wait = response.headers.get("Retry-After", "")
+                raise DeliveryError(f"callback: {self.url} answered {response.status}",
+                                    permanent=response.status < 500 and response.status not in TRANSIENT,
+                                    retry_after=float(wait) if wait.isdigit() else None)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise DeliveryError(f"callback: {self.url} could not be reached ({type(exc).__name__}: {exc})") from exc
 
     async def close(self) -> None:
         if self._session is not None:
@@ -69,14 +72,7 @@ class CallbackInput:
             settings = request.app[SETTINGS]
             message = parse_message(await json_object(request), max_chars=settings.max_message_chars,
                                     default_channel=self.name)
-            result = await on_message(message)
-            for reply in result.replies:
-                try:
-                    await self.output.send(message.sender_id, reply)
-                except DeliveryError as exc:
-                    log.error("conversation %s: %s", message.sender_id, exc)
-                    raise DeliveryError(f"the message was handled and stored, but its replies could not be "
-                                        f"delivered: {exc}") from exc
+            await on_message(replace(message, output_channel=self.name))  # replies: the outbox
             return web.Response(text="success")
 
         async def close(_: web.Application) -> None:

@@ -1,8 +1,13 @@
-"""Rasa's REST channel: POST /webhooks/rest/webhook, answers with the bot messages as JSON."""
+"""Rasa's REST channel: POST /webhooks/rest/webhook, answers with the bot messages as JSON.
+
+A client that may retry (after a timeout) names each message in `metadata.message_id`: a retry
+with the same id is not handled again and gets the first attempt's replies (Rasa's REST channel
+reads no id: each request is a new message there)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +17,18 @@ from bot.engine import UserMessage
 from bot.errors import BadRequest, PayloadTooLarge
 from bot.server.keys import SETTINGS
 from bot.server.requests import json_object
+
+MAX_MESSAGE_ID = 255
+
+
+def client_message_id(metadata: dict[str, Any]) -> str | None:
+    """The client's own id for a message (`metadata.message_id`), checked; None when it sent none."""
+    if "message_id" not in metadata:
+        return None
+    value = metadata["message_id"]
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_MESSAGE_ID:
+        raise BadRequest(f"'metadata.message_id' must be a non-empty string of at most {MAX_MESSAGE_ID} characters")
+    return value
 
 
 def parse_message(body: dict[str, Any], *, max_chars: int, default_channel: str) -> UserMessage:
@@ -35,7 +52,9 @@ def parse_message(body: dict[str, Any], *, max_chars: int, default_channel: str)
     channel = body.get("input_channel") or default_channel
     if not isinstance(channel, str):
         raise BadRequest("'input_channel' must be a string")
-    return UserMessage(text=text, sender_id=sender, input_channel=channel, metadata=metadata)
+    message = UserMessage(text=text, sender_id=sender, input_channel=channel, metadata=metadata)
+    message_id = client_message_id(metadata)
+    return message if message_id is None else replace(message, message_id=message_id)
 
 
 def outgoing(recipient_id: str, message: dict[str, Any]) -> dict[str, Any]:

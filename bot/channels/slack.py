@@ -5,10 +5,11 @@ Subscriptions and the Interactivity request URL). Bolt verifies the signature an
 (401 otherwise) and answers url_verification. Direct messages and mentions are answered in
 their thread; buttons are Block Kit buttons. The conversation id is the Slack user id, as in
 Rasa; where to answer (channel, thread) is kept in the user event's metadata, so a message
-sent later (the agent console) finds its way from the tracker store, from any worker. The
-turn runs before Slack gets its answer: a failure (e.g. models still loading) makes Slack
-retry, and a retry of a message already handled is not answered again (the engine knows the
-message id, built from the channel and the message's ts).
+sent later (the outbox's retries, the agent console) finds its way from the tracker store, from
+any worker. The turn runs before Slack gets its answer: a failure (e.g. models still loading) makes
+Slack retry, and a retry of a message already handled is not answered again (its id, built from
+the channel and the message's ts, is stored once per conversation). Replies go out through the
+outbox: a rate limit or an outage is retried later, a refusal (channel_not_found) is not.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_SECTION = 3000
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+# chat.postMessage errors that no retry can fix
+PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive",
+             "token_revoked", "no_permission", "missing_scope", "msg_too_long", "invalid_blocks", "restricted_action",
+             "cannot_dm_bot", "user_not_found", "not_authed"}
 
 
 def escape(text: str) -> str:
@@ -67,9 +72,10 @@ class SlackOutput:
     def __init__(self, client: "AsyncWebClient", app: web.Application) -> None:
         self.client, self.app = client, app
 
-    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
-        """Later, outside a request: to where the user last wrote to the bot."""
-        await self.post(await self.address(recipient_id), message)
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
+        """To where the user last wrote to the bot, found in the tracker store."""
+        await self.post(await self.address(recipient_id), message, skip=skip)
 
     async def address(self, conversation_id: str) -> dict[str, Any]:
         store = self.app[RUNTIME].store
@@ -79,21 +85,29 @@ class SlackOutput:
             raise NotFound(f"conversation {conversation_id!r} has no Slack message to answer")
         return found
 
-    async def post(self, address: dict[str, Any], message: dict[str, Any]) -> None:
+    async def post(self, address: dict[str, Any], message: dict[str, Any], *, skip: int = 0) -> None:
+        """One try: the outbox retries what may pass (rate limits, outages, network trouble)."""
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        for text, blocks in blocks_for(message):
+        for part, (text, blocks) in enumerate(blocks_for(message)):
+            if part < skip:
+                continue  # went out on an earlier try
             try:
                 await self.client.chat_postMessage(channel=address["channel"], text=text, blocks=blocks,
                                                    thread_ts=address.get("thread_ts"))
             except SlackApiError as exc:
-                error = exc.response.get("error") if exc.response is not None else exc
+                response = exc.response
+                error = response.get("error") if response is not None else str(exc)
+                wait = response.headers.get("Retry-After") if response is not None and response.headers else None
                 log.error("slack chat.postMessage to %s (thread %s) failed: %s",
                           address["channel"], address.get("thread_ts"), error)
-                raise DeliveryError(f"slack chat.postMessage to {address['channel']} failed: {error}") from exc
-            except SlackClientError as exc:  # retried by the client's handlers before it gets here
+                raise DeliveryError(f"slack chat.postMessage to {address['channel']} failed: {error}",
+                                    permanent=error in PERMANENT, parts_sent=part,
+                                    retry_after=float(wait) if wait and str(wait).isdigit() else None) from exc
+            except (SlackClientError, OSError, TimeoutError) as exc:
                 log.error("slack chat.postMessage to %s failed: %s", address["channel"], exc)
-                raise DeliveryError(f"slack chat.postMessage to {address['channel']} failed: {exc}") from exc
+                raise DeliveryError(f"slack chat.postMessage to {address['channel']} failed: {exc}",
+                                    parts_sent=part) from exc
 
 
 class SlackInput:
@@ -108,18 +122,10 @@ class SlackInput:
     def mount(self, app: web.Application, on_message: OnMessage) -> SlackOutput:
         from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
         from slack_bolt.async_app import AsyncApp
-        from slack_sdk.http_retry.builtin_async_handlers import (
-            AsyncConnectionErrorRetryHandler,
-            AsyncRateLimitErrorRetryHandler,
-            AsyncServerErrorRetryHandler,
-        )
         from slack_sdk.web.async_client import AsyncWebClient
 
-        client = AsyncWebClient(token=self.token, base_url=self.base_url, retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ])
+        # one try, 10 s at most (it runs under the conversation's lock): the outbox retries, with back-off
+        client = AsyncWebClient(token=self.token, base_url=self.base_url, timeout=10, retry_handlers=[])
         bolt = AsyncApp(signing_secret=self.secret, client=client,
                         process_before_response=True, raise_error_for_unhandled_request=False)
         output = SlackOutput(client, app)
@@ -134,13 +140,8 @@ class SlackInput:
                             self.max_chars)
                 await output.post(address, notice)
                 return
-            result = await on_message(UserMessage(text=text, sender_id=user, input_channel=self.name,
-                                                  metadata={"slack": address}, message_id=message_id))
-            for reply in result.replies:
-                try:
-                    await output.post(address, reply)
-                except DeliveryError:  # logged with its context; the reply stays in the tracker
-                    break
+            await on_message(UserMessage(text=text, sender_id=user, input_channel=self.name,  # replies: the outbox
+                                         metadata={"slack": address}, message_id=message_id, output_channel=self.name))
 
         async def on_message_event(event: dict[str, Any], body: dict[str, Any]) -> None:
             if event.get("subtype") not in (None, "file_share") or event.get("bot_id"):

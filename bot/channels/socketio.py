@@ -7,18 +7,28 @@ and replies go to that room: a reconnecting widget, or a second tab, keeps the c
 Switchboard's own widget also understands `bot_uttered_delta {"stream_id", "delta"}` (streamed
 text; the final `bot_uttered` carries the whole text and the same stream_id, so widgets that
 ignore deltas still show it). Bad input is answered with an `error` event, `{"error": ...}`.
+
+Replies go through the outbox (bot/channels/dispatch.py): a reply for a session with no socket
+here waits, and a `session_request` with the old session id (a widget that reconnects) gets what
+it missed. A message may name itself in `metadata.message_id` (our widget does): sent again after
+a reconnect, it is not handled twice. A client that asks for an acknowledgement of
+`user_uttered` gets `{"message_id", "duplicate"}` once the message is stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, AsyncIterable
 
 from aiohttp import web
 
-from bot.channels.base import OnMessage, parts, require
+from bot.channels.base import DeliveryError, OnMessage, parts, require
+from bot.channels.dispatch import DISPATCHER
+from bot.channels.rest import client_message_id
 from bot.engine import UserMessage
 from bot.errors import BadRequest, SwitchboardError
 from bot.settings import Settings
@@ -29,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PATH = "socket.io"
 MAX_SESSION_ID = 255
+ACK_SECONDS = 5.0  # how long a widget that acknowledges has to acknowledge a message
 
 
 def to_socketio(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -54,20 +65,54 @@ def to_socketio(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class SocketIOOutput:
-    """Emits to a conversation's room: works for any socket of that session, now or later."""
+    """Emits to a conversation's room: works for any socket of that session, now or later.
+
+    A widget that said so in its session_request (`"acks": true`: ours) acknowledges each message;
+    to it a message counts as delivered once acknowledged (a socket that died without the server
+    noticing yet never answers: the outbox tries again, and the widget drops a message whose
+    delivery id it has shown). To other widgets (rasa-webchat) a message counts as delivered once
+    emitted to a connected socket."""
 
     name = "socketio"
 
     def __init__(self, sio: "socketio.AsyncServer", bot_event: str) -> None:
         self.sio, self.bot_event = sio, bot_event
 
-    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
-        for payload in to_socketio(message):
-            await self.sio.emit(self.bot_event, payload, room=recipient_id)
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
+        sids = [sid for sid, _ in self.sio.manager.get_participants("/", recipient_id)]
+        if not sids:  # emitted to an empty room it would reach nobody
+            raise DeliveryError(f"the customer's {self.name} chat is not open now; it goes out when the widget "
+                                "reconnects")
+        acking = [sid for sid in sids if (await self._session(sid)).get("acks")]
+        for part, payload in enumerate(to_socketio(message)[skip:], start=skip):
+            if delivery_id is not None:
+                payload = {**payload, "metadata": {**(payload.get("metadata") or {}),
+                                                   "delivery_id": f"{delivery_id}:{part}"}}
+            if len(acking) < len(sids):
+                await self.sio.emit(self.bot_event, payload, room=recipient_id, skip_sid=acking)
+            answered = await asyncio.gather(*(self._acknowledged(sid, payload) for sid in acking))
+            if acking and len(acking) == len(sids) and not any(answered):
+                raise DeliveryError(f"the customer's {self.name} chat did not acknowledge the message within "
+                                    f"{ACK_SECONDS:.0f}s", parts_sent=part)
+
+    async def _session(self, sid: str) -> dict[str, Any]:
+        try:
+            return dict(await self.sio.get_session(sid))
+        except KeyError:  # gone meanwhile
+            return {}
+
+    async def _acknowledged(self, sid: str, payload: dict[str, Any]) -> bool:
+        import socketio
+
+        try:
+            await self.sio.call(self.bot_event, payload, to=sid, timeout=ACK_SECONDS)
+        except (socketio.exceptions.SocketIOError, KeyError):  # no answer in time, or the socket went
+            return False
+        return True
 
     def connected(self, recipient_id: str) -> bool:
-        """Whether a widget of this conversation is connected to this server now (a message emitted
-        to an empty room reaches nobody: the agent console reports it undelivered)."""
+        """Whether a widget of this conversation is connected to this server now."""
         return any(True for _ in self.sio.manager.get_participants("/", recipient_id))
 
     async def send_stream(self, recipient_id: str, chunks: AsyncIterable[str]) -> str:
@@ -117,31 +162,41 @@ class SocketIOInput:
 
         async def session_request(sid: str, data: Any = None) -> None:
             requested = data.get("session_id") if isinstance(data, dict) else None
-            if not isinstance(requested, str) or not requested.strip() or len(requested) > MAX_SESSION_ID:
+            returning = isinstance(requested, str) and bool(requested.strip()) and len(requested) <= MAX_SESSION_ID
+            if not returning:
                 requested = uuid.uuid4().hex
+            async with sio.session(sid) as session:  # it acknowledges each bot message (our widget)
+                session["acks"] = isinstance(data, dict) and data.get("acks") is True
             await self._join(sio, sid, requested)
             await sio.emit("session_confirm", requested, to=sid)
+            if returning and self.persistence:  # what it missed while it was away
+                try:
+                    dispatcher = app.get(DISPATCHER)
+                    if dispatcher is not None:
+                        await dispatcher.reconnected(requested, self.name)
+                except Exception:
+                    log.exception("socket.io session %s: the messages it missed could not be sent", requested)
 
-        async def user_uttered(sid: str, data: Any = None) -> None:
+        async def user_uttered(sid: str, data: Any = None) -> dict[str, Any]:
+            """Handle a message; what it returns is the acknowledgement a client may ask for."""
             try:
                 message = await self._message(sio, sid, data)
             except SwitchboardError as exc:
-                await sio.emit("error", {"error": str(exc), "status": exc.status}, to=sid)
-                return
+                return await refuse(sid, str(exc), exc.status)
             try:
-                result = await on_message(message)
-            except SwitchboardError as exc:  # e.g. the models are still loading
+                result = await on_message(message)  # its replies go out through the outbox
+            except SwitchboardError as exc:  # e.g. the models are still loading (503: send it again later)
                 log.warning("socket.io message of %s not handled: %s", message.sender_id, exc)
-                await sio.emit("error", {"error": str(exc), "status": exc.status}, to=sid)
-                return
+                return await refuse(sid, str(exc), exc.status)
             except Exception:
                 log.exception("socket.io message of conversation %s failed", message.sender_id)
-                await sio.emit("error", {"error": "internal error; the server logged the details", "status": 500},
-                               to=sid)
-                return
-            room = message.sender_id if self.persistence else sid
-            for reply in result.replies:
-                await output.send(room, reply)
+                return await refuse(sid, "internal error; the server logged the details", 500)
+            return {"message_id": message.message_id, "duplicate": result.duplicate}
+
+        async def refuse(sid: str, error: str, status: int) -> dict[str, Any]:
+            answer = {"error": error, "status": status}
+            await sio.emit("error", answer, to=sid)
+            return answer
 
         sio.on("connect", connect)
         sio.on("session_request", session_request)
@@ -197,4 +252,7 @@ class SocketIOInput:
             sender = joined
         if session.get("claims") is not None:
             metadata = {**metadata, "jwt": session["claims"]}
-        return UserMessage(text=text, sender_id=sender, input_channel=self.name, metadata=metadata)
+        message_id = client_message_id(metadata)
+        message = UserMessage(text=text, sender_id=sender, input_channel=self.name, metadata=metadata,
+                              output_channel=self.name)
+        return message if message_id is None else replace(message, message_id=message_id)

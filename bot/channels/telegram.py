@@ -3,9 +3,11 @@
 POST /webhooks/telegram/webhook: the header X-Telegram-Bot-Api-Secret-Token must equal the
 secret given to setWebhook (compared in constant time), else 401. The conversation id is the
 chat id. Telegram redelivers an update until it gets a 200, so each update's id becomes the
-user event's message id and the engine answers an id it has seen only once. Buttons become
-inline keyboards (a tap arrives as a callback query); long texts are split at Telegram's
-4,096-character limit. `switchboard telegram set-webhook` registers the URL and the secret.
+user event's message id, stored once per conversation: a redelivery is not answered again.
+Buttons become inline keyboards (a tap arrives as a callback query); long texts are split at
+Telegram's 4,096-character limit. Replies go out through the outbox, one try per call: flood
+control (its retry_after) and network trouble are retried later, a refusal (chat not found, the
+bot blocked) is not. `switchboard telegram set-webhook` registers the URL and the secret.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ log = logging.getLogger(__name__)
 API = "https://api.telegram.org/bot"
 MAX_TEXT = 4096  # UTF-16 code units, as Telegram counts them
 MAX_CALLBACK_DATA = 64  # bytes
-ATTEMPTS = 4
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -67,7 +68,8 @@ class TelegramOutput:
     def __init__(self, bot: "telegram.Bot") -> None:
         self.bot = bot
 
-    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
+    async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
+                   delivery_id: str | None = None) -> None:
         from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
         text, buttons, image = parts(message)
@@ -76,39 +78,38 @@ class TelegramOutput:
             markup = InlineKeyboardMarkup([[InlineKeyboardButton(b["title"], callback_data=_callback_data(b))]
                                            for b in buttons])
         pieces = split_text(text) if text else (["\u2063"] if markup else [])  # buttons need some text
-        for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            await self._call("sendMessage", recipient_id, lambda p=piece, m=markup if last else None: self.bot.send_message(
-                chat_id=recipient_id, text=p, reply_markup=m))
+        calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("sendMessage", lambda p=piece, m=markup if i == len(pieces) - 1 else None: self.bot.send_message(
+                chat_id=recipient_id, text=p, reply_markup=m)) for i, piece in enumerate(pieces)]
         if image:
-            await self._call("sendPhoto", recipient_id, lambda: self.bot.send_photo(chat_id=recipient_id, photo=image))
+            calls.append(("sendPhoto", lambda: self.bot.send_photo(chat_id=recipient_id, photo=image)))
+        for part, (method, call) in enumerate(calls):
+            if part >= skip:  # the first `skip` went out on an earlier try
+                await self._call(method, recipient_id, call, part)
 
-    async def _call(self, method: str, chat_id: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Retry what Telegram allows (flood control, network trouble); fail loudly otherwise."""
+    async def _call(self, method: str, chat_id: str, call: Callable[[], Awaitable[Any]], part: int) -> Any:
+        """One try; what Telegram may take later (flood control, network trouble) is retried by the outbox."""
         from telegram.error import BadRequest as TgBadRequest
         from telegram.error import NetworkError, RetryAfter, TelegramError
 
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return await call()
-            except RetryAfter as exc:
-                wait = min(_seconds(exc.retry_after), 60.0)
-                log.warning("telegram %s to chat %s: flood control, retrying in %.0fs (attempt %d/%d)",
-                            method, chat_id, wait, attempt, ATTEMPTS)
-            except TgBadRequest as exc:  # our request is wrong (e.g. chat not found): retrying cannot help
-                log.error("telegram %s to chat %s refused: %s", method, chat_id, exc)
-                raise DeliveryError(f"telegram {method} to chat {chat_id} refused: {exc}") from exc
-            except NetworkError as exc:
-                wait = 0.5 * 2 ** (attempt - 1)
-                log.warning("telegram %s to chat %s failed: %s; retrying in %.1fs (attempt %d/%d)",
-                            method, chat_id, exc, wait, attempt, ATTEMPTS)
-            except TelegramError as exc:  # forbidden (the user blocked the bot), invalid token, ...
-                log.error("telegram %s to chat %s failed: %s", method, chat_id, exc)
-                raise DeliveryError(f"telegram {method} to chat {chat_id} failed: {exc}") from exc
-            if attempt < ATTEMPTS:
-                await asyncio.sleep(wait)
-        log.error("telegram %s to chat %s failed after %d attempts", method, chat_id, ATTEMPTS)
-        raise DeliveryError(f"telegram {method} to chat {chat_id} failed after {ATTEMPTS} attempts")
+        try:
+            return await call()
+        except RetryAfter as exc:
+            wait = _seconds(exc.retry_after)
+            log.warning("telegram %s to chat %s: flood control, retry after %.0fs", method, chat_id, wait)
+            raise DeliveryError(f"telegram {method} to chat {chat_id}: flood control", retry_after=wait,
+                                parts_sent=part) from exc
+        except TgBadRequest as exc:  # our request is wrong (e.g. chat not found): retrying cannot help
+            log.error("telegram %s to chat %s refused: %s", method, chat_id, exc)
+            raise DeliveryError(f"telegram {method} to chat {chat_id} refused: {exc}", permanent=True,
+                                parts_sent=part) from exc
+        except NetworkError as exc:
+            log.warning("telegram %s to chat %s failed: %s", method, chat_id, exc)
+            raise DeliveryError(f"telegram {method} to chat {chat_id} failed: {exc}", parts_sent=part) from exc
+        except TelegramError as exc:  # forbidden (the user blocked the bot), invalid token, ...
+            log.error("telegram %s to chat %s failed: %s", method, chat_id, exc)
+            raise DeliveryError(f"telegram {method} to chat {chat_id} failed: {exc}", permanent=True,
+                                parts_sent=part) from exc
 
 
 def _callback_data(button: dict[str, str]) -> str:
@@ -166,12 +167,7 @@ class TelegramInput:
                 await output.send(message.sender_id, notice)
                 return web.json_response({"ok": True, "too_long": True})
             result = await on_message(message)  # NotReady -> 503: Telegram delivers it again later
-            for reply in result.replies:
-                try:
-                    await output.send(message.sender_id, reply)
-                except DeliveryError:  # logged with its context; the reply stays in the tracker
-                    break
-            return web.json_response({"ok": True, "duplicate": result.duplicate})
+            return web.json_response({"ok": True, "duplicate": result.duplicate})  # replies: the outbox
 
         app.cleanup_ctx.append(lifecycle)
         app.add_routes([web.get("/webhooks/telegram/", health), web.post("/webhooks/telegram/webhook", webhook)])
@@ -204,7 +200,7 @@ class TelegramInput:
                                  "user_id": user.id if user else None, "message_id": msg.message_id,
                                  "update_id": update.update_id}}
         return UserMessage(text=text, sender_id=str(msg.chat.id), input_channel=self.name, metadata=metadata,
-                           message_id=f"telegram-update-{update.update_id}"), callback_id
+                           message_id=f"telegram-update-{update.update_id}", output_channel=self.name), callback_id
 
     @staticmethod
     async def _answer_callback(bot: "telegram.Bot", callback_id: str) -> None:

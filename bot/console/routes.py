@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.channels.dispatch import DISPATCHER
 from bot.console import auth, live
 from bot.console.keys import CONSOLE, HUB, LIMITER
 from bot.errors import BadRequest, Conflict, NotFound
@@ -154,9 +155,23 @@ async def approve(request: web.Request) -> web.Response:
     cid = _cid(request)
     console = request.app[CONSOLE]
     entry = parse_entry(await console.approval(cid, message_id, question), source="agent")
+    await console.store.link_source(entry.id, cid)  # first: an entry never exists without its link
     result = await add_entry(request, entry)
     await console.approved(cid, message_id, entry.id)
     return _json({"entry": result["entry"]}, status=201)
+
+
+@routes.post("/console/api/conversations/{cid}/resend")
+async def resend(request: web.Request) -> web.Response:
+    """Send an undelivered message again (a sent one is never sent twice)."""
+    await _session(request)
+    body = await json_object(request)
+    delivery_id = body.get("delivery_id")
+    if not isinstance(delivery_id, str) or not delivery_id:
+        raise BadRequest("send {\"delivery_id\"} of the undelivered message")
+    cid = _cid(request)
+    delivery = await request.app[DISPATCHER].resend(cid, delivery_id)
+    return _json({"delivery": delivery.as_dict(), "delivered": delivery.status == "sent"})
 
 
 # -- agents (admins only) ----------------------------------------------------------------------

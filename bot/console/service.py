@@ -1,7 +1,9 @@
 """What agents do to a conversation: take it, reply through the customer's own channel, hand it
 back to the bot, close it, and correct the bot. Every change is an event in the conversation's
 tracker, appended under the conversation's lock, so a customer message arriving at the same
-moment is ordered before or after it, never lost."""
+moment is ordered before or after it, never lost. What the customer should see (a reply, "a
+person has joined") goes to the outbox in the same append; the dispatcher delivers it, retries
+it, and the console shows what stays undelivered, with a resend."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from bot import events as ev
 from bot.console.live import LiveHub
 from bot.console.transcript import approved_id, handoff_of, items, queue_item
 from bot.errors import BadRequest, Conflict, NotFound
+from bot.storage.base import Outgoing
 from bot.storage.console import Agent, ConsoleStore, Correction
+from bot.storage.outbox import Delivery, OutboxStore
 from bot.tracker import State
 
 if TYPE_CHECKING:
@@ -31,8 +35,8 @@ NOTICES = {
 
 class Console:
     def __init__(self, runtime: "Runtime", outputs: "dict[str, OutputChannel]", hub: LiveHub,
-                 store: ConsoleStore) -> None:
-        self.runtime, self.outputs, self.hub, self.store = runtime, outputs, hub, store
+                 store: ConsoleStore, outbox: OutboxStore) -> None:
+        self.runtime, self.outputs, self.hub, self.store, self.outbox = runtime, outputs, hub, store, outbox
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -48,12 +52,20 @@ class Console:
             "id": cid,
             "channel": state.latest_input_channel,
             "handoff": handoff_of(state),
-            "items": items(events, corrections=corrections, approved=self._approved, question_of=self._question),
+            "items": items(events, corrections=corrections, approved=self._approved, question_of=self._question,
+                           deliveries=await self.outbox.of_conversation(cid)),
             "intents": list(self.runtime.domain.intents),
         }
 
-    def transcript(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return items(events, approved=self._approved, question_of=self._question)
+    async def transcript(self, cid: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Items of some new events, with the delivery of what was pushed."""
+        pushed = any("delivery_id" in (e.get("metadata") or {}) for e in events)
+        deliveries = await self.outbox.of_conversation(cid) if pushed else {}
+        return items(events, approved=self._approved, question_of=self._question, deliveries=deliveries)
+
+    async def delivery_changed(self, delivery: Delivery) -> None:
+        """A dispatcher listener: the open consoles show whether a message arrived."""
+        await self.hub.publish("delivery", {"conversation_id": delivery.conversation_id, **delivery.as_dict()})
 
     # -- handoff -----------------------------------------------------------------------------
 
@@ -66,8 +78,8 @@ class Console:
             if holder is not None and not agent.admin:
                 raise Conflict(f"{holder} has this conversation; an admin can take it over")
             new = [ev.handoff("agent", agent=agent.name)]
-            await self._notify_customer(cid, state, "agent", {"agent": agent.name}, new)
-            return handoff_of(await self._append(cid, new))
+            outbox = await self._notify_customer(cid, state, "agent", {"agent": agent.name}, new)
+            return handoff_of(await self._append(cid, new, outbox))
 
     async def hand_back(self, cid: str, agent: Agent) -> dict[str, Any]:
         return await self._finish(cid, agent, "bot")
@@ -83,8 +95,8 @@ class Console:
                 raise Conflict(f"the conversation is not with a person (it is {current})")
             self._require_holder(state, agent, allow_pending=True)
             new = [ev.handoff(status, agent=agent.name)]
-            await self._notify_customer(cid, state, status, {"agent": agent.name}, new)
-            return handoff_of(await self._append(cid, new))
+            outbox = await self._notify_customer(cid, state, status, {"agent": agent.name}, new)
+            return handoff_of(await self._append(cid, new, outbox))
 
     async def reply(self, cid: str, agent: Agent, text: str) -> dict[str, Any]:
         limit = self.runtime.settings.max_message_chars
@@ -96,10 +108,9 @@ class Console:
             state = await self._state(cid)
             self._require_holder(state, agent, allow_pending=False)
             event = ev.agent_uttered(text.strip(), agent=agent.name)
-            delivered, error = await self._deliver(cid, state, {"text": text.strip(), "agent": agent.name})
-            event["metadata"].update(delivered=delivered, delivery_error=error)
-            await self._append(cid, [event])
-        return self.transcript([event])[0]
+            outbox = self._push(state, {"text": text.strip(), "agent": agent.name}, event)
+            await self._append(cid, [event], outbox)  # delivered by the dispatcher right after it is stored
+        return (await self.transcript(cid, [event]))[0]
 
     # -- corrections -------------------------------------------------------------------------
 
@@ -167,39 +178,37 @@ class Console:
             raise Conflict(f"{holder} has this conversation")
         raise Conflict("take the conversation first")
 
-    async def _append(self, cid: str, new: list[dict[str, Any]]) -> State:
-        return await self.runtime.store.append(cid, new, initial_slots=self.runtime.domain.initial_slots)
+    async def _append(self, cid: str, new: list[dict[str, Any]], outbox: list[Outgoing] | None = None) -> State:
+        return await self.runtime.store.append(cid, new, initial_slots=self.runtime.domain.initial_slots,
+                                               outbox=outbox or ())
 
     async def _notify_customer(self, cid: str, state: State, status: str, values: dict[str, Any],
-                               new: list[dict[str, Any]]) -> None:
-        """Tell the customer a person joined, left or closed; stored as the bot's message."""
+                               new: list[dict[str, Any]]) -> list[Outgoing]:
+        """Tell the customer a person joined, left or closed: the bot's messages, and their outbox."""
         name, text = NOTICES[status]
         domain = self.runtime.domain
         messages = domain.render(name, {**state.slots, **values}) if name in domain.responses \
             else [{"text": text.format(**values)}]
+        outbox: list[Outgoing] = []
         for message in messages:
-            delivered, error = await self._deliver(cid, state, message)
-            reason = {"route": "handoff", "status": status, "agent": values.get("agent"), "delivered": delivered}
-            if error:
-                reason["delivery_error"] = error
+            reason = {"route": "handoff", "status": status, "agent": values.get("agent")}
             data = {k: v for k, v in message.items() if k != "text"}
-            new.append(ev.bot(message.get("text"), data=data, metadata={"reason": reason}))
+            event = ev.bot(message.get("text"), data=data, metadata={"reason": reason})
+            outbox += self._push(state, message, event)
+            new.append(event)
+        return outbox
 
-    async def _deliver(self, cid: str, state: State, message: dict[str, Any]) -> tuple[bool, str | None]:
-        """Send through the channel the customer last wrote on: (delivered, why not)."""
+    def _push(self, state: State, message: dict[str, Any], event: dict[str, Any]) -> list[Outgoing]:
+        """The outbox message for `message`, through the channel the customer last wrote on; the
+        event records its delivery id, or why it cannot be pushed (REST answers in its response)."""
         channel = state.latest_input_channel
-        output = self.outputs.get(channel or "")
-        if output is None:
-            return False, f"the {channel} channel cannot push messages; the customer sees it in the tracker"
-        connected = getattr(output, "connected", None)
-        if connected is not None and not connected(cid):
-            return False, f"the customer's {channel} chat is not open now; the reply is kept in the tracker"
-        try:
-            await output.send(cid, message)
-        except Exception as exc:  # kept with the message, shown to the agent
-            log.warning("could not deliver to conversation %s on %s: %s", cid, channel, exc)
-            return False, f"{type(exc).__name__}: {exc}"[:300]
-        return True, None
+        if channel not in self.outputs:
+            event["metadata"].update(delivered=False, delivery_error=f"the {channel} channel cannot push messages; "
+                                                                     "the customer sees it in the tracker")
+            return []
+        outgoing = Outgoing(str(channel), message)
+        event["metadata"]["delivery_id"] = outgoing.delivery_id
+        return [outgoing]
 
     def _approved(self, entry_id: str) -> bool:
         knowledge = self.runtime.knowledge

@@ -7,6 +7,7 @@ import time
 from typing import Any, Callable, Iterable, Mapping
 
 from bot.events import Event
+from bot.storage.outbox import SENT, Delivery
 from bot.tracker import State
 
 SHOWN_STATUSES = ("pending", "agent")
@@ -51,16 +52,33 @@ def items(
     corrections: Mapping[str, str] | None = None,
     approved: Callable[[str], bool] = lambda _id: False,
     question_of: Lookup = lambda _id: None,
+    deliveries: Mapping[str, Delivery] | None = None,
 ) -> list[dict[str, Any]]:
     """The transcript: customer, bot and agent messages and handoff changes, oldest first.
     `corrections`: message id -> corrected intent; `approved(entry id)`: is that entry in the
-    knowledge base; `question_of(entry id)`: a retrieved log's question, to show beside its score."""
+    knowledge base; `question_of(entry id)`: a retrieved log's question, to show beside its score;
+    `deliveries`: the conversation's outbox by delivery id (whether each pushed message arrived)."""
     out: list[dict[str, Any]] = []
     for event in events:
         item = _item(event, corrections or {}, approved, question_of)
+        if item is not None and item["kind"] in ("bot", "agent"):
+            item.update(_delivery(event, deliveries or {}))
         if item is not None:
             out.append(item)
     return out
+
+
+def _delivery(event: Event, deliveries: Mapping[str, Delivery]) -> dict[str, Any]:
+    """delivered / delivery_error / delivery of a bot or agent message: from the outbox when it was
+    pushed, from the event when it could not be (a REST conversation), else nothing is known."""
+    meta = event.get("metadata") or {}
+    found = deliveries.get(str(meta.get("delivery_id")))
+    if found is not None:
+        return {"delivered": found.status == SENT, "delivery_error": None if found.status == SENT else found.last_error,
+                "delivery": found.as_dict()}
+    if "delivered" in meta:
+        return {"delivered": bool(meta["delivered"]), "delivery_error": meta.get("delivery_error")}
+    return {}
 
 
 def _item(event: Event, corrections: Mapping[str, str], approved: Callable[[str], bool],

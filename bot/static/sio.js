@@ -14,6 +14,8 @@
     this.closedByUser = false;
     this.attempt = 0;
     this.pingTimer = null;
+    this.acks = {};      // ack id -> callback, for emits that asked the server to acknowledge
+    this.nextAck = 1;
   }
 
   SioClient.prototype.on = function (event, handler) {
@@ -38,6 +40,7 @@
       if (self.ws !== ws) return;
       var was = self.connected;
       self.connected = false;
+      self.acks = {}; // answers to what was in flight will not come: the caller resends
       clearTimeout(self.pingTimer);
       if (was) self._fire("disconnect", []);
       if (!self.closedByUser) self._retry();
@@ -85,6 +88,13 @@
       if (start < 0) return;
       var args = JSON.parse(body.slice(start));
       this._fire(args[0], args.slice(1));
+      if (start > 0 && this.ws) this.ws.send("43" + body.slice(0, start) + "[]"); // the server asked: received
+    } else if (kind === "3") { // ack: its id digits, then the handler's answer as a JSON array
+      var at = body.indexOf("[");
+      var ackId = parseInt(at < 0 ? body : body.slice(0, at), 10);
+      var callback = this.acks[ackId];
+      delete this.acks[ackId];
+      if (callback) callback.apply(null, at < 0 ? [] : JSON.parse(body.slice(at)));
     } else if (kind === "4") { // connect_error (e.g. a refused JWT)
       var err = {};
       try { err = JSON.parse(body); } catch (e) { /* keep empty */ }
@@ -94,9 +104,12 @@
     }
   };
 
-  SioClient.prototype.emit = function (event, payload) {
+  /* Emit an event; with `ack`, the server's answer comes back to it (lost with the connection). */
+  SioClient.prototype.emit = function (event, payload, ack) {
     if (!this.connected || !this.ws) return false;
-    this.ws.send("42" + JSON.stringify([event, payload]));
+    var id = "";
+    if (ack) { id = String(this.nextAck++); this.acks[id] = ack; }
+    this.ws.send("42" + id + JSON.stringify([event, payload]));
     return true;
   };
 

@@ -23,7 +23,6 @@
     this.key = "switchboard:" + this.server;
     this.state = this._load();
     this.confirmed = false;
-    this.queue = [];
     this.streams = {};
     this.typingTimer = null;
   }
@@ -31,10 +30,21 @@
   Widget.prototype._load = function () {
     try {
       var saved = JSON.parse(window.localStorage.getItem(this.key) || "null");
-      if (saved && Array.isArray(saved.messages)) return saved;
+      if (saved && Array.isArray(saved.messages)) {
+        if (!Array.isArray(saved.outbox)) saved.outbox = [];
+        if (!Array.isArray(saved.delivered)) saved.delivered = [];
+        return saved;
+      }
     } catch (e) { /* storage blocked or corrupt: start afresh */ }
-    return { sessionId: null, messages: [], open: false };
+    // outbox: what the customer sent that the server has not acknowledged yet, oldest first;
+    // delivered: the delivery ids of the last bot messages shown (one sent twice is shown once)
+    return { sessionId: null, messages: [], open: false, outbox: [], delivered: [] };
   };
+
+  function messageId() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
 
   Widget.prototype._save = function () {
     this.state.messages = this.state.messages.slice(-MAX_STORED);
@@ -120,7 +130,8 @@
     var sio = this.sio = new window.SwitchboardSio(this.server, { auth: this.cfg.auth });
     sio.on("connect", function () {
       self._status("");
-      sio.emit("session_request", { session_id: self.state.sessionId });
+      // acks: this widget acknowledges each bot message, so the server knows what it received
+      sio.emit("session_request", { session_id: self.state.sessionId, acks: true });
     });
     sio.on("session_confirm", function (data) {
       var id = typeof data === "string" ? data : data && data.session_id;
@@ -130,8 +141,9 @@
         self._save();
       }
       self.confirmed = true;
-      var pending = self.queue.splice(0);
-      pending.forEach(function (text) { self._emit(text); });
+      // what the server has not acknowledged goes (again): each keeps its id, so the server
+      // handles a message it already stored only once, and what it missed arrives after this
+      self.state.outbox.forEach(function (m) { self._transmit(m); });
     });
     sio.on("bot_uttered", function (m) { self._bot(m || {}); });
     sio.on("bot_uttered_delta", function (d) { self._delta(d || {}); });
@@ -152,13 +164,29 @@
   };
 
   Widget.prototype._emit = function (text) {
-    if (!this.confirmed || !this.sio.emit("user_uttered", { message: text, session_id: this.state.sessionId })) {
-      this.queue.push(text); // sent once the session is confirmed again: nothing typed is lost
-    }
+    var message = { id: messageId(), text: text };
+    this.state.outbox.push(message); // kept (in localStorage too) until the server acknowledges it
+    this._save();
+    if (this.confirmed) this._transmit(message); // else on the next session_confirm: nothing typed is lost
     this._typing(true);
   };
 
+  Widget.prototype._transmit = function (message) {
+    var self = this;
+    this.sio.emit("user_uttered", { message: message.text, session_id: this.state.sessionId,
+                                     metadata: { message_id: message.id } }, function (answer) {
+      if (answer && answer.status === 503) return; // not stored (the bot is starting): sent again on reconnect
+      self.state.outbox = self.state.outbox.filter(function (m) { return m.id !== message.id; });
+      self._save();
+    });
+  };
+
   Widget.prototype._bot = function (m) {
+    var delivery = m.metadata && typeof m.metadata.delivery_id === "string" ? m.metadata.delivery_id : null;
+    if (delivery) { // sent again by the server (our acknowledgement was lost): shown once
+      if (this.state.delivered.indexOf(delivery) >= 0) return;
+      this.state.delivered = this.state.delivered.concat([delivery]).slice(-MAX_STORED);
+    }
     this._typing(false);
     if (m.stream_id && this.streams[m.stream_id]) {
       var live = this.streams[m.stream_id];

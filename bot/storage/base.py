@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
+from bot.errors import Conflict
 from bot.events import Event
 from bot.tracker import State, Tracker
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for the outbox, written in the same transaction as the events that say it and
+    delivered afterwards through `channel` by the dispatcher (bot/channels/dispatch.py). The bot or
+    agent event carries the same `delivery_id` in its metadata."""
+
+    channel: str
+    message: dict[str, Any]
+    delivery_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def fingerprint(text: Any) -> str:
+    """What identifies a message's content: a retry must say what the first attempt said."""
+    return hashlib.sha256((text if isinstance(text, str) else "").encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class HandledMessage:
+    """A customer message the store has: a hash of its text and the replies its turn gave."""
+
+    fingerprint: str
+    replies: list[dict[str, Any]] | None
+
+
+class DuplicateMessage(Conflict):
+    """A customer message whose id the conversation has already stored (a redelivery, a client's
+    retry, or two workers racing for one message): the append wrote nothing. `handled`: what was
+    stored first, when the store could read it."""
+
+    def __init__(self, conversation_id: str, message_id: str, handled: HandledMessage | None) -> None:
+        super().__init__(f"conversation {conversation_id!r} already has a message with id {message_id!r}")
+        self.message_id, self.handled = message_id, handled
 
 
 class TrackerStore(Protocol):
@@ -22,9 +60,15 @@ class TrackerStore(Protocol):
         """The current state and the last `window` events; an unknown id gives an empty tracker."""
 
     async def append(
-        self, conversation_id: str, events: Sequence[Event], *, initial_slots: dict[str, Any] | None = None
+        self, conversation_id: str, events: Sequence[Event], *, initial_slots: dict[str, Any] | None = None,
+        replies: Sequence[dict[str, Any]] | None = None, outbox: Sequence[Outgoing] = (),
     ) -> State:
-        """Append events and update the state snapshot in one transaction; return the new state."""
+        """Append events, update the state snapshot and write the outbox in one transaction; return
+        the new state. Each user event's `message_id` is stored once per conversation, with
+        `replies`: a second store of one raises DuplicateMessage and writes nothing."""
+
+    async def handled(self, conversation_id: str, message_id: str) -> HandledMessage | None:
+        """The stored customer message with this id, or None."""
 
     async def replace(
         self, conversation_id: str, events: Sequence[Event], *, initial_slots: dict[str, Any] | None = None

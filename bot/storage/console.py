@@ -14,11 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.schema import agents, console_sessions, intent_corrections
+from bot.storage.dialects import upsert
+from bot.storage.schema import agents, console_sessions, intent_corrections, knowledge_sources
 
 ROLES = ("agent", "admin")
 
@@ -139,16 +138,16 @@ class ConsoleStore:
             "text": correction.text, "predicted": correction.predicted, "intent": correction.intent,
             "agent": correction.agent, "created_at": datetime.now(UTC),
         }
-        keys = ["conversation_id", "message_id"]
-        changed = {k: v for k, v in values.items() if k not in keys}
-        if self.dialect == "postgresql":
-            statement: Any = pg_insert(intent_corrections).values(values).on_conflict_do_update(
-                index_elements=keys, set_=changed)
-        else:
-            statement = sqlite_insert(intent_corrections).values(values).on_conflict_do_update(
-                index_elements=keys, set_=changed)
         async with self.engine.begin() as conn:
-            await conn.execute(statement)
+            await conn.execute(upsert(self.dialect, intent_corrections, values, ["conversation_id", "message_id"]))
+
+    async def link_source(self, entry_id: str, conversation_id: str) -> None:
+        """Record that an approved knowledge entry came from this conversation: deleting the
+        conversation's data (bot/storage/privacy.py) deletes the entry too."""
+        async with self.engine.begin() as conn:
+            await conn.execute(upsert(self.dialect, knowledge_sources, {"entry_id": entry_id,
+                                                                        "conversation_id": conversation_id},
+                                      ["entry_id"]))
 
     async def corrections(self, conversation_id: str | None = None) -> list[Correction]:
         query = select(intent_corrections).order_by(intent_corrections.c.created_at)

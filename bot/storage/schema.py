@@ -15,7 +15,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -24,23 +23,31 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-#: The primary key of `events`: BIGINT on PostgreSQL, INTEGER on SQLite (so it aliases the
-#: rowid and autoincrements there).
+from bot.storage.dialects import MYSQL, Seconds
+
+#: The primary key of `events`: BIGINT on PostgreSQL and MySQL, INTEGER on SQLite (so it aliases
+#: the rowid and autoincrements there).
 EventId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware datetime stored in UTC and always read back as aware UTC.
 
-    PostgreSQL keeps the zone (TIMESTAMP WITH TIME ZONE); SQLite stores a naive UTC string,
-    which is marked as UTC again when read.
+    PostgreSQL keeps the zone (TIMESTAMP WITH TIME ZONE); SQLite stores a naive UTC string and
+    MySQL a naive UTC DATETIME(6), which are marked as UTC again when read.
     """
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in MYSQL:
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -48,7 +55,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: store aware datetimes only")
         value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -72,7 +79,9 @@ conversations = Table(
     # copied from the state snapshot on every append, so the agents' queue is one indexed query:
     # pending | agent while a person is needed or has it, else bot | closed (NULL: never handed over)
     Column("handoff_status", String(16), nullable=True),
-    Column("handoff_since", Float(), nullable=True),
+    Column("handoff_since", Seconds, nullable=True),
+    # set when retention anonymised it (bot/storage/privacy.py): its id and content are no one's
+    Column("anonymised_at", UTCDateTime(), nullable=True),
     Index("ix_conversations_updated_at", "updated_at"),
     Index("ix_conversations_handoff", "handoff_status", "handoff_since"),
 )
@@ -89,7 +98,7 @@ events = Table(
         nullable=False,
     ),
     Column("type", String(64), nullable=False),
-    Column("timestamp", Float(), nullable=False),
+    Column("timestamp", Seconds, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("payload", JSON(), nullable=False),
     Index("ix_events_conversation_id_id", "conversation_id", "id"),
@@ -184,12 +193,75 @@ reminders = Table(
     Column("name", String(255), nullable=False),
     Column("intent", String(255), nullable=False),
     Column("entities", JSON(), nullable=False),
-    Column("fire_at", Float(), nullable=False),
-    Column("scheduled_at", Float(), nullable=False),  # the event's timestamp: later user messages may kill it
+    Column("fire_at", Seconds, nullable=False),
+    Column("scheduled_at", Seconds, nullable=False),  # the event's timestamp: later user messages may kill it
     Column("kill_on_user_msg", Boolean(), nullable=False),
     Column("channel", String(64), nullable=True),  # where the conversation was when it was scheduled
     Column("status", String(16), nullable=False),  # pending | firing | fired | cancelled | killed | failed
     Column("worker", String(64), nullable=True),
     Index("ix_reminders_due", "status", "fire_at"),
     Index("ix_reminders_conversation", "conversation_id", "name"),
+)
+
+# -- delivery: each customer message once, each reply once ----------------------------------------
+
+# The ids of a conversation's customer messages, each stored once (the primary key): a platform's
+# redelivery, a client's retry or two workers racing for one message find it here, whatever the
+# length of the conversation. The replies the turn gave are kept with it for the retry.
+user_messages = Table(
+    "user_messages",
+    metadata,
+    Column("conversation_id", String(255),
+           ForeignKey("conversations.id", ondelete="CASCADE", name="fk_user_messages_conversation_id"),
+           primary_key=True),
+    Column("message_id", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),  # sha256 of the text: an id reused for another text is refused
+    Column("replies", JSON(), nullable=True),  # NULL: stored through the tracker API, not by a turn
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Messages to push (socket.io, Slack, Telegram, callback; agents' replies), written with the events
+# that say them and delivered by the dispatcher (bot/channels/dispatch.py): pending -> sending ->
+# sent, or back to pending with a later next_attempt_at, or failed. Times are unix seconds.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(64), nullable=False),  # also in the bot/agent event's metadata
+    Column("conversation_id", String(255),
+           ForeignKey("conversations.id", ondelete="CASCADE", name="fk_outbox_conversation_id"), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("message", JSON(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("parts_sent", Integer(), nullable=False),  # platform calls of a split message that went out
+    Column("next_attempt_at", Seconds, nullable=False),
+    Column("created_at", Seconds, nullable=False),
+    Column("claim", String(32), nullable=True),  # the token of the worker delivering it now
+    Column("claimed_at", Seconds, nullable=True),
+    Column("sent_at", Seconds, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Index("ux_outbox_delivery_id", "delivery_id", unique=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_conversation_id_id", "conversation_id", "id"),
+)
+
+# -- privacy --------------------------------------------------------------------------------------
+
+# Where an agent-approved knowledge entry came from: deleting the conversation deletes the entry.
+knowledge_sources = Table(
+    "knowledge_sources",
+    metadata,
+    Column("entry_id", String(255), primary_key=True),
+    Column("conversation_id", String(255), nullable=False),
+    Index("ix_knowledge_sources_conversation_id", "conversation_id"),
+)
+
+# Leases that let one worker at a time run a scheduled job (bot/storage/retention.py).
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=True),
+    Column("expires_at", Seconds, nullable=False),
 )

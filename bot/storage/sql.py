@@ -1,8 +1,11 @@
-"""The tracker store on SQLAlchemy (async): SQLite through aiosqlite, PostgreSQL through asyncpg.
+"""The tracker store on SQLAlchemy (async): SQLite through aiosqlite, PostgreSQL through asyncpg,
+MariaDB/MySQL through asyncmy.
 
 Each conversation is one row in `conversations` holding the state snapshot, plus its rows
 in `events`. An append inserts the events and rewrites the snapshot in one transaction with
 the conversation row locked, so concurrent writers of one conversation never lose updates.
+The same transaction stores each customer message's id once (`user_messages`: a second store of
+one id is a DuplicateMessage and writes nothing) and the messages to push (`outbox`).
 """
 
 from __future__ import annotations
@@ -21,14 +24,18 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event as sa_event
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.errors import InvalidEvent
 from bot.events import Event
-from bot.storage.schema import conversations
+from bot.storage.base import DuplicateMessage, HandledMessage, Outgoing, fingerprint
+from bot.storage.dialects import MYSQL, SCHEMES, insert_ignore, migration_lock
+from bot.storage.outbox import outbox_rows
+from bot.storage.schema import conversations, user_messages
 from bot.storage.schema import events as event_rows
+from bot.storage.schema import outbox as outbox_table
 from bot.tracker import HUMAN_STATUSES, REVERTS, State, Tracker, apply, rebuilt
 
 log = logging.getLogger(__name__)
@@ -37,8 +44,7 @@ Listener = Callable[[str, Sequence[Event], State], Awaitable[None]]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# An arbitrary pg_advisory_xact_lock key that serialises migrations across processes.
-_PG_MIGRATION_LOCK = 0x73626D69677200
+MAX_ID = 255  # conversation and message ids
 # Alembic keeps its running context in module globals, so two upgrades interleaved on one
 # event loop (stores on different databases, started together) would trample each other.
 _migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -47,13 +53,15 @@ _migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.L
 
 
 class SQLTrackerStore:
-    """A TrackerStore on `sqlite+aiosqlite:///path` or `postgresql+asyncpg://...`."""
+    """A TrackerStore on `sqlite+aiosqlite:///path`, `postgresql+asyncpg://...` or `mysql+asyncmy://...`."""
 
     def __init__(self, url: str, **engine_options: Any) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
-        if self.dialect not in ("sqlite", "postgresql"):
-            raise ValueError(f"unsupported database {self.dialect!r}: use SQLite or PostgreSQL")
+        if self.dialect not in SCHEMES:
+            raise ValueError(f"unsupported database {self.dialect!r}: use SQLite, PostgreSQL or MariaDB/MySQL")
+        if self.dialect in MYSQL:
+            engine_options.setdefault("pool_recycle", 3600)  # MySQL closes connections idle for wait_timeout
         if self.dialect == "sqlite":
             database = parsed.database or ""
             if database in ("", ":memory:") or "mode=memory" in url:
@@ -64,7 +72,8 @@ class SQLTrackerStore:
             sa_event.listen(self.engine.sync_engine, "connect", _configure_sqlite)
             self._reader = self.engine
         else:
-            # load() reads the snapshot and the events in two statements: one snapshot for both.
+            # load() reads the snapshot and the events in two statements: one snapshot for both
+            # (InnoDB's default; PostgreSQL's would be READ COMMITTED).
             self._reader = self.engine.execution_options(isolation_level="REPEATABLE READ")
         self.listeners: list[Listener] = []  # e.g. the agent console's live updates
 
@@ -74,10 +83,7 @@ class SQLTrackerStore:
         """Migrate the schema to the newest revision (safe to run from several stores at once)."""
         loop = asyncio.get_running_loop()
         local = _migration_locks.setdefault(loop, asyncio.Lock())
-        async with local, self._transaction(write=True) as conn:
-            # Other processes: an advisory lock on PostgreSQL, the write lock on SQLite.
-            if self.dialect == "postgresql":
-                await conn.execute(select(func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK)))
+        async with local, self._transaction(write=True) as conn, migration_lock(conn):
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
@@ -163,6 +169,15 @@ class SQLTrackerStore:
             rows = (await conn.execute(query)).all()
         return [(row.conversation_id, row.payload) for row in reversed(rows)]
 
+    async def handled(self, conversation_id: str, message_id: str) -> HandledMessage | None:
+        """The stored customer message with this id in this conversation (its text's hash and the
+        replies its turn gave), or None."""
+        query = select(user_messages.c.fingerprint, user_messages.c.replies).where(
+            user_messages.c.conversation_id == conversation_id, user_messages.c.message_id == message_id)
+        async with self._transaction(write=False) as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else HandledMessage(row.fingerprint, row.replies)
+
     # -- writes ------------------------------------------------------------------------
 
     async def append(
@@ -171,8 +186,12 @@ class SQLTrackerStore:
         events: Sequence[Event],
         *,
         initial_slots: dict[str, Any] | None = None,
+        replies: Sequence[dict[str, Any]] | None = None,
+        outbox: Sequence[Outgoing] = (),
     ) -> State:
-        """Append events and update the snapshot in one transaction; return the new state."""
+        """Append events, update the snapshot and write the outbox in one transaction; return the
+        new state. A user event's message id already stored in this conversation raises
+        DuplicateMessage, and nothing is written."""
         if not events:
             async with self._transaction(write=False) as conn:
                 state = await conn.scalar(
@@ -190,16 +209,15 @@ class SQLTrackerStore:
                     .with_for_update()
                 )
             ).one()
+            await self._remember(conn, conversation_id, stamped, replies, now)
             state = apply(State.from_json(row.state), stamped, initial_slots=initial_slots)
             if any(e.get("event") in REVERTS for e in stamped):  # rewind/undo: replay the session
                 state = rebuilt(state, [*await self._session(conn, conversation_id), *stamped],
                                 initial_slots=initial_slots)
             await self._write(conn, conversation_id, stamped, state, row.event_count + len(stamped), now)
-        for listener in self.listeners:  # after the commit: what they are told is stored
-            try:
-                await listener(conversation_id, stamped, state)
-            except Exception:  # a console that cannot be told must not fail the turn
-                log.exception("a listener failed on conversation %s", conversation_id)
+            if outbox:
+                await conn.execute(outbox_table.insert(), outbox_rows(conversation_id, outbox, time.time()))
+        await self._tell(conversation_id, stamped, state)
         return state
 
     async def replace(
@@ -209,7 +227,8 @@ class SQLTrackerStore:
         *,
         initial_slots: dict[str, Any] | None = None,
     ) -> State:
-        """Replace every event of the conversation and rebuild its snapshot, in one transaction."""
+        """Replace every event of the conversation and rebuild its snapshot, in one transaction
+        (the message ids it remembers become those of the new events)."""
         now = datetime.now(UTC)
         stamped = [e if "timestamp" in e else {**e, "timestamp": time.time()} for e in events]
         async with self._transaction(write=True) as conn:
@@ -217,18 +236,54 @@ class SQLTrackerStore:
             await conn.execute(select(conversations.c.id).where(conversations.c.id == conversation_id)
                                .with_for_update())
             await conn.execute(delete(event_rows).where(event_rows.c.conversation_id == conversation_id))
+            await conn.execute(delete(user_messages).where(user_messages.c.conversation_id == conversation_id))
+            await self._remember(conn, conversation_id, stamped, None, now)
             state = apply(State(), stamped, initial_slots=initial_slots)
             if any(e.get("event") in REVERTS for e in stamped):
                 state = rebuilt(state, stamped, initial_slots=initial_slots)
             await self._write(conn, conversation_id, stamped, state, len(stamped), now)
-        for listener in self.listeners:
-            try:
-                await listener(conversation_id, stamped, state)
-            except Exception:
-                log.exception("a listener failed on conversation %s", conversation_id)
+        await self._tell(conversation_id, stamped, state)
         return state
 
     # -- helpers -----------------------------------------------------------------------
+
+    async def _tell(self, conversation_id: str, stamped: Sequence[Event], state: State) -> None:
+        for listener in self.listeners:  # after the commit: what they are told is stored
+            try:
+                await listener(conversation_id, stamped, state)
+            except Exception:  # a console that cannot be told must not fail the turn
+                log.exception("a listener failed on conversation %s", conversation_id)
+
+    @staticmethod
+    async def _remember(conn: AsyncConnection, conversation_id: str, stamped: Sequence[Event],
+                        replies: Sequence[dict[str, Any]] | None, now: datetime) -> None:
+        """Store the id of each user event of `stamped` that has one; the conversation's row is
+        locked, so an id stored before (by a committed writer) is found here first."""
+        rows: dict[str, dict[str, Any]] = {}
+        for event in stamped:
+            message_id = event.get("message_id") if event.get("event") == "user" else None
+            if not isinstance(message_id, str) or not message_id:
+                continue
+            if len(message_id) > MAX_ID:
+                raise InvalidEvent(f"a user event's message_id must be at most {MAX_ID} characters")
+            if message_id in rows:
+                raise DuplicateMessage(conversation_id, message_id, HandledMessage(rows[message_id]["fingerprint"],
+                                                                                    None))
+            rows[message_id] = {"conversation_id": conversation_id, "message_id": message_id,
+                                "fingerprint": fingerprint(event.get("text")), "created_at": now,
+                                "replies": [dict(r) for r in replies] if replies is not None else None}
+        if not rows:
+            return
+        known = (await conn.execute(
+            select(user_messages.c.message_id, user_messages.c.fingerprint, user_messages.c.replies).where(
+                user_messages.c.conversation_id == conversation_id, user_messages.c.message_id.in_(list(rows))))).all()
+        if known:
+            first = known[0]
+            raise DuplicateMessage(conversation_id, first.message_id, HandledMessage(first.fingerprint, first.replies))
+        try:
+            await conn.execute(user_messages.insert(), list(rows.values()))
+        except IntegrityError:  # the primary key behind the check: whoever wrote it first, it is there
+            raise DuplicateMessage(conversation_id, next(iter(rows)), None) from None
 
     @staticmethod
     async def _session(conn: AsyncConnection, conversation_id: str) -> list[Event]:
@@ -254,16 +309,9 @@ class SQLTrackerStore:
 
     def _insert_conversation(self, conversation_id: str, now: datetime) -> Any:
         """INSERT the conversation row unless another writer already has (no error either way)."""
-        values = {
-            "id": conversation_id,
-            "created_at": now,
-            "updated_at": now,
-            "state": State().to_json(),
-            "event_count": 0,
-        }
-        if self.dialect == "postgresql":
-            return pg_insert(conversations).values(values).on_conflict_do_nothing()
-        return sqlite_insert(conversations).values(values).prefix_with("OR IGNORE")
+        values = {"id": conversation_id, "created_at": now, "updated_at": now, "state": State().to_json(),
+                  "event_count": 0}
+        return insert_ignore(self.dialect, conversations, values)
 
     @asynccontextmanager
     async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:

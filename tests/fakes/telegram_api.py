@@ -23,15 +23,17 @@ JSON_PARAMS = ("reply_markup", "allowed_updates", "entities", "link_preview_opti
 class FakeTelegram:
     token: str
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    failures: list[tuple[str, int, str, dict[str, Any]]] = field(default_factory=list)  # (method, code, desc, params)
+    # [method, code, description, parameters, calls of that method to let through first]
+    failures: list[list[Any]] = field(default_factory=list)
     webhook: dict[str, Any] = field(default_factory=dict)
     base: str = ""
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
     _runner: web.AppRunner | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def fail_next(self, method: str, code: int, description: str, **parameters: Any) -> None:
-        self.failures.append((method, code, description, parameters))
+    def fail_next(self, method: str, code: int, description: str, *, after: int = 0, **parameters: Any) -> None:
+        """Refuse the next call of `method` (after letting `after` calls of it through)."""
+        self.failures.append([method, code, description, parameters, after])
 
     def sent(self, method: str = "sendMessage") -> list[dict[str, Any]]:
         return [params for name, params in self.calls if name == method]
@@ -71,7 +73,10 @@ class FakeTelegram:
         method, params = request.match_info["method"], await self._params(request)
         self.calls.append((method, params))
         self.arrived.set()
-        for i, (name, code, description, extra) in enumerate(self.failures):
+        for i, (name, code, description, extra, after) in enumerate(self.failures):
+            if name == method and after > 0:
+                self.failures[i][4] -= 1
+                break
             if name == method:
                 del self.failures[i]
                 body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}

@@ -71,3 +71,25 @@ async def start_server(request: pytest.FixtureRequest) -> AsyncIterator[StartSer
 async def server(start_server: StartServer, tmp_path: Path) -> Server:
     """The shop bot on SQLite in a fresh database."""
     return await start_server(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+
+
+async def delivered(server: Server, conversation_id: str, *, count: int = 1, text: str | None = None,
+                    timeout: float = 60.0) -> list[Any]:
+    """The conversation's outbox (of the messages saying `text`, if given) once `count` of them are
+    settled (sent or given up), oldest first; the dispatcher's retries run in the background."""
+    import asyncio
+
+    from bot.server.keys import RUNTIME
+    from bot.storage.outbox import FAILED, SENT, OutboxStore
+
+    outbox = OutboxStore(server.app[RUNTIME].store.engine)
+
+    async def settled() -> list[Any]:
+        while True:
+            rows = sorted((d for d in (await outbox.of_conversation(conversation_id)).values()
+                           if text is None or d.message.get("text") == text), key=lambda d: d.id)
+            if len([d for d in rows if d.status in (SENT, FAILED)]) >= count:
+                return rows
+            await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(settled(), timeout)

@@ -20,7 +20,7 @@ import pytest
 
 from bot.server.keys import OUTPUTS
 from tests.fakes.slack_api import BOT_ID, BOT_USER, TEAM, FakeSlack
-from tests.integration.conftest import Server, StartServer, free_port
+from tests.integration.conftest import Server, StartServer, delivered, free_port
 
 TOKEN = "xoxb-test-0000-northwind"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -163,20 +163,23 @@ async def test_the_output_channel_reaches_the_user_later(server: Server, fake: F
         await output.send("U0NOBODY", {"text": "hello?"})
 
 
-async def test_platform_errors_are_retried_or_logged(
+async def test_platform_errors_are_retried_by_the_outbox_or_given_up(
     server: Server, fake: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.fail_next("chat.postMessage", 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
-    await send(server, dm("what payment methods do you accept?", user="U0ERIN"))
-    posts = await fake.wait_for_posts(1)
-    assert "PayPal" in posts[-1]["text"]  # delivered on the retry
-    assert len([m for m, p in fake.calls if m == "chat.postMessage"]) == 2
+    assert (await send(server, dm("what payment methods do you accept?", user="U0ERIN")))[0] == 200
+    (delivery,) = await delivered(server, "U0ERIN")  # rate-limited once, then sent by the outbox's retry
+    assert (delivery.status, delivery.attempts) == ("sent", 2)
+    posts = fake.posted()
+    assert len(posts) == 2 and posts[0]["text"] == posts[1]["text"] and "PayPal" in posts[1]["text"]
 
     fake.fail_next("chat.postMessage", 200, {"ok": False, "error": "channel_not_found"})
     with caplog.at_level(logging.ERROR, logger="bot.channels.slack"):
         status, _ = await send(server, dm("hello", user="U0FRANK"))
     assert status == 200
     assert any(DM in r.getMessage() and "channel_not_found" in r.getMessage() for r in caplog.records)
+    given_up = await delivered(server, "U0FRANK")
+    assert given_up[0].status == "failed" and given_up[0].attempts == 1  # no retry can fix it
 
 
 async def test_a_message_over_the_limit_is_answered_with_a_notice(server: Server, fake: FakeSlack) -> None:

@@ -13,7 +13,7 @@ import pytest
 import socketio
 
 from bot.server.keys import OUTPUTS
-from tests.integration.conftest import StartServer, Server
+from tests.integration.conftest import StartServer, Server, delivered
 from tests.integration.socketio_client import WidgetClient, has
 
 
@@ -167,9 +167,99 @@ async def test_an_agents_reply_reaches_the_open_widget_and_a_closed_one_is_repor
         sent = await agent.ok("POST", f"/conversations/{session}/reply", {"text": "Hi, Ann here."})
         assert sent["item"]["delivered"] is True
         live = (await widget.until(has("Hi, Ann here.")))[-1]
-        assert live["metadata"] == {"agent": "ann"}
+        assert live["metadata"]["agent"] == "ann" and live["metadata"]["delivery_id"]  # who wrote it; its outbox id
         await widget.close()  # the customer closed the tab
         late = await agent.ok("POST", f"/conversations/{session}/reply", {"text": "Anything else?"})
         assert late["item"]["delivered"] is False and "not open now" in late["item"]["delivery_error"]
+        assert late["item"]["delivery"]["status"] == "pending"  # kept in the outbox, retried
+
+        back = WidgetClient(server.base)  # the widget reconnects with its session id: it gets what it missed
+        await back.connect()
+        try:
+            assert await back.session(session) == session
+            missed = await back.until(has("Anything else?"))
+            assert [m["text"] for m in missed] == ["Anything else?"] and missed[0]["metadata"]["agent"] == "ann"
+            (done,) = await delivered(server, session, text="Anything else?")
+            assert done.status == "sent"
+            shown = (await agent.ok("GET", f"/conversations/{session}"))["items"][-1]
+            assert shown["text"] == "Anything else?" and shown["delivered"] is True
+            await back.close()
+            again = WidgetClient(server.base)  # a second reconnect: nothing is sent twice
+            await again.connect()
+            await again.session(session)
+            await again.say("thanks", session)  # with a person: stored, no bot reply; the widget waits
+            await agent.ok("POST", f"/conversations/{session}/reply", {"text": "You're welcome."})
+            assert [m["text"] for m in await again.until(has("welcome"))] == ["You're welcome."]
+            await again.close()
+        finally:
+            if back.sio.connected:
+                await back.close()
     finally:
         await agent.close()
+
+
+async def test_a_widget_that_acknowledges_gets_a_message_again_until_it_does(server: Server) -> None:
+    """A widget that says it acknowledges (ours) and then stops answering (its socket died without
+    the server noticing) has not received the message: it stays in the outbox until a widget of
+    that session acknowledges it, and comes with the same delivery id, for the widget to show once."""
+    from tests.integration.console_client import Agent, add_agent
+
+    mute = WidgetClient(server.base)
+    await mute.connect()
+    try:
+        await mute.sio.emit("session_request", {"session_id": None, "acks": True})
+        session = await mute.confirmed.get()
+        await mute.say("/ask_human", session)
+        await mute.until(has("connecting you"))
+        await add_agent(server, "ann")
+        agent = Agent(server)
+        try:
+            await agent.login("ann")
+            await agent.ok("POST", f"/conversations/{session}/take")
+            await mute.until(has("ann"))
+            hung = asyncio.Event()
+
+            async def never_answers(message: dict) -> None:  # a dead socket: receives, never acknowledges
+                await mute.inbox.put(message)
+                await hung.wait()
+
+            mute.sio.handlers["/"]["bot_uttered"] = never_answers
+            item = (await agent.ok("POST", f"/conversations/{session}/reply", {"text": "Still there?"}))["item"]
+            assert item["delivered"] is False and "did not acknowledge" in item["delivery_error"]
+            first = (await mute.until(has("Still there?")))[-1]
+            hung.set()
+            back = WidgetClient(server.base)  # the widget comes back on a new socket, acknowledging
+            await back.connect()
+            try:
+                await back.sio.emit("session_request", {"session_id": session, "acks": True})
+                assert await back.confirmed.get() == session
+                again = (await back.until(has("Still there?")))[-1]
+                assert again["metadata"]["delivery_id"] == first["metadata"]["delivery_id"]  # the same message
+                (done,) = await delivered(server, session, text="Still there?")
+                assert done.status == "sent"
+            finally:
+                await back.close()
+        finally:
+            await agent.close()
+    finally:
+        await mute.close()
+
+
+async def test_a_message_sent_again_with_its_id_is_handled_once_and_acknowledged(server: Server,
+                                                                              client: WidgetClient) -> None:
+    """Our widget names each message (metadata.message_id) and sends what was not acknowledged again
+    after a reconnect: the server handles it once and acknowledges both."""
+    session = await client.session(None)
+    payload = {"message": "what payment methods do you accept?", "session_id": session,
+               "metadata": {"message_id": "widget-1"}}
+    first = await client.sio.call("user_uttered", payload, timeout=60)
+    assert first == {"message_id": "widget-1", "duplicate": False}
+    await client.until(has("PayPal"))
+    again = await client.sio.call("user_uttered", payload, timeout=60)
+    assert again == {"message_id": "widget-1", "duplicate": True}
+    refused = await client.sio.call("user_uttered", {**payload, "metadata": {"message_id": 5}}, timeout=60)
+    assert refused["status"] == 400 and "message_id" in refused["error"]
+    tracker = await server.tracker(session)
+    assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == [payload["message"]]
+    assert len([e for e in tracker["events"] if e["event"] == "bot"]) == 1
+    assert client.inbox.empty()  # no second answer was pushed

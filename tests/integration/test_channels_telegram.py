@@ -16,10 +16,13 @@ from typing import Any, AsyncIterator
 import pytest
 
 from bot.channels.base import DeliveryError
-from bot.server.keys import OUTPUTS
+from bot.channels.dispatch import DISPATCHER
+from bot.server.keys import OUTPUTS, RUNTIME
+from bot.storage.base import Outgoing
+from bot.storage.outbox import OutboxStore
 from tests.conftest import TEMPLATE
 from tests.fakes.telegram_api import FakeTelegram
-from tests.integration.conftest import Server, StartServer, free_port
+from tests.integration.conftest import Server, StartServer, delivered, free_port
 
 TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz"
 SECRET = "s3cret-Token_for-webhook"
@@ -115,6 +118,25 @@ async def test_a_redelivered_update_is_answered_once(server: Server, fake: FakeT
     assert len([e for e in tracker["events"] if e["event"] == "user"]) == 1
 
 
+async def test_an_update_redelivered_after_newer_ones_is_still_answered_once(
+    start_server: StartServer, fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """The dedupe is a unique index on the conversation's message ids, not a look at its recent
+    events: Telegram may redeliver an update after the bot has handled many newer ones."""
+    channels = {"telegram": {"access_token": TOKEN, "secret_token": SECRET, "base_url": f"{fake.base}/bot"}}
+    server = await start_server(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", channels=channels,
+                                history_window=5)
+    first = text_update("what payment methods do you accept?", chat=5550113)
+    assert (await post(server, first))[1]["duplicate"] is False
+    for _ in range(4):
+        await post(server, text_update("/thanks", chat=5550113))
+    count = len(fake.sent())
+    assert (await post(server, first))[1]["duplicate"] is True
+    assert len(fake.sent()) == count
+    tracker = await server.tracker("5550113", include_events="ALL")
+    assert len([e for e in tracker["events"] if e["event"] == "user"]) == 5
+
+
 async def test_updates_the_bot_does_not_answer_get_their_200(server: Server, fake: FakeTelegram) -> None:
     sticker = text_update("x", chat=5550104)
     del sticker["message"]["text"]
@@ -137,19 +159,24 @@ async def test_the_output_channel_reaches_a_chat_later_split_and_with_buttons(se
     assert sent[-1]["reply_markup"]["inline_keyboard"] == [[{"text": "Thanks", "callback_data": "/thanks"}]]
 
 
-async def test_flood_control_is_retried_and_refusals_are_reported(
+async def test_flood_control_is_retried_by_the_outbox_and_refusals_are_not(
     server: Server, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
-    output = server.app[OUTPUTS]["telegram"]
+    outbox = OutboxStore(server.app[RUNTIME].store.engine)
     fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
-    await output.send("5550106", {"text": "after a pause"})
-    attempts = [m for m in fake.sent() if m["text"] == "after a pause"]
-    assert len(attempts) == 2  # refused once, then delivered
+    status, _ = await post(server, text_update("what payment methods do you accept?", chat=5550106))
+    assert status == 200  # stored and acknowledged: the reply waits in the outbox
+    (delivery,) = await delivered(server, "5550106")  # refused once, then sent by the outbox's retry
+    assert (delivery.status, delivery.attempts) == ("sent", 2)
+    attempts = [m["text"] for m in fake.sent() if m["chat_id"] == "5550106"]
+    assert len(attempts) == 2 and attempts[0] == attempts[1] and "PayPal" in attempts[1]
 
+    output = server.app[OUTPUTS]["telegram"]
     fake.fail_next("sendMessage", 400, "Bad Request: chat not found")
     with caplog.at_level(logging.ERROR, logger="bot.channels.telegram"):
-        with pytest.raises(DeliveryError, match="(?i)chat not found"):
+        with pytest.raises(DeliveryError, match="(?i)chat not found") as refused:
             await output.send("999", {"text": "nobody there"})
+    assert refused.value.permanent
     assert any("999" in r.getMessage() and "chat not found" in r.getMessage().lower() for r in caplog.records)
 
     fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")  # during a turn
@@ -157,6 +184,28 @@ async def test_flood_control_is_retried_and_refusals_are_reported(
         status, _ = await post(server, text_update("hello", chat=5550107))
     assert status == 200  # answered, so Telegram does not redeliver; the failure is in the log
     assert any("5550107" in r.getMessage() and "blocked" in r.getMessage().lower() for r in caplog.records)
+    failed = list((await outbox.of_conversation("5550107")).values())
+    assert failed and all(d.status == "failed" and d.attempts == 1 for d in failed)  # not retried
+    calls = len(fake.sent())
+    await server.app[DISPATCHER].poll_once()
+    assert len(fake.sent()) == calls
+
+
+async def test_a_long_reply_cut_off_midway_resumes_where_it_stopped(server: Server, fake: FakeTelegram) -> None:
+    """A text Telegram takes in three calls, the second failing for a while: the outbox's retry
+    sends the second and the third, never the first again."""
+    paragraph = ("Your parcel is on its way. " * 40).strip()
+    long_text = "\n\n".join([paragraph] * 9)
+    cid, runtime = "5550109", server.app[RUNTIME]
+    fake.fail_next("sendMessage", 502, "Bad Gateway", after=1)
+    async with runtime.locks.lock(cid):  # every append is made under the conversation's lock
+        await runtime.store.append(cid, [{"event": "bot", "text": long_text, "metadata": {"delivery_id": "d-long"}}],
+                                   outbox=[Outgoing("telegram", {"text": long_text}, "d-long")])
+    (delivery,) = await delivered(server, cid)
+    assert (delivery.status, delivery.attempts, delivery.parts_sent) == ("sent", 2, 1)
+    calls = [m["text"] for m in fake.sent() if m["chat_id"] == cid]
+    assert len(calls) == 4 and calls[1] == calls[2]  # the second refused once, then sent
+    assert calls[0] + calls[2] + calls[3] == long_text
 
 
 async def test_set_webhook_command(fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -211,5 +260,16 @@ async def test_an_agents_reply_reaches_the_telegram_chat(server: Server, fake: F
         assert failed["item"]["delivered"] is False and "blocked" in failed["item"]["delivery_error"]
         shown = (await agent.ok("GET", f"/conversations/{chat}"))["items"][-1]
         assert shown["text"] == "Are you still there?" and shown["delivered"] is False  # kept, flagged
+        assert shown["delivery"]["status"] == "failed"  # a refusal for good: not retried by itself
+        calls = len(fake.sent())
+        resent = await agent.ok("POST", f"/conversations/{chat}/resend",
+                                {"delivery_id": shown["delivery"]["delivery_id"]})  # unblocked: the agent resends
+        assert resent["delivered"] is True and fake.sent()[-1]["text"] == "Are you still there?"
+        again = await agent.ok("POST", f"/conversations/{chat}/resend", {"delivery_id": shown["delivery"]["delivery_id"]})
+        assert again["delivered"] is True and len(fake.sent()) == calls + 1  # sent: never twice
+        assert (await agent.call("POST", f"/conversations/{chat}/resend", {"delivery_id": "nope"}))[0] == 404
+        assert (await agent.call("POST", f"/conversations/{chat}/resend", {}))[0] == 400
+        shown = (await agent.ok("GET", f"/conversations/{chat}"))["items"][-1]
+        assert shown["delivered"] is True and shown["delivery_error"] is None
     finally:
         await agent.close()

@@ -18,8 +18,10 @@ from aiohttp import web
 
 from bot.cli import main
 from bot.dialogue.migrate import migrate_project
+from bot.server.keys import RUNTIME
+from bot.storage.outbox import OutboxStore
 from tests.conftest import light_training, train_copy
-from tests.integration.conftest import Server, StartServer, free_port
+from tests.integration.conftest import Server, StartServer, delivered, free_port
 
 # Texts from the bots' own NLU data: these tests are about the dialogue. (Of moodbot's examples,
 # "my day was horrible" is taken for foreign text by the out-of-scope head at 0.98: the NLU issue's.)
@@ -165,6 +167,15 @@ class Client:
     def __init__(self, server: Server) -> None:
         self.server, self.received = server, asyncio.Queue()  # type: asyncio.Queue[dict[str, Any]]
         self.receiver: web.AppRunner | None = None
+        self.port = 0
+
+    async def listen(self) -> None:
+        """(Re)start the callback URL's server."""
+        app = web.Application()
+        app.add_routes([web.post("/bot", self.receive)])
+        self.receiver = web.AppRunner(app)
+        await self.receiver.setup()
+        await web.TCPSite(self.receiver, "127.0.0.1", self.port).start()
 
     async def receive(self, request: web.Request) -> web.Response:
         await self.received.put(await request.json())
@@ -200,23 +211,19 @@ async def reminder_bot(reminderbot: Path, start_server: StartServer, tmp_path: P
     (package / "__init__.py").write_text("")
     (package / "actions.py").write_text(REMINDERBOT_ACTIONS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    receiver = web.Application()
-    holder: list[Client] = []
-    receiver.add_routes([web.post("/bot", lambda request: holder[0].receive(request))])
-    runner = web.AppRunner(receiver)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     # its credentials.yml, with the callback URL where this test listens (`rasa:` stays, ignored)
     credentials = yaml.safe_load((reminderbot / "credentials.yml").read_text())
     credentials["callback"]["url"] = f"http://127.0.0.1:{port}/bot"
     (reminderbot / "credentials.yml").write_text(yaml.safe_dump(credentials))
     server = await start_server(reminderbot, database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
                                 actions_package="reminderbot_actions")
-    holder.append(Client(server))
-    holder[0].receiver = runner
-    yield holder[0]
-    await runner.cleanup()
+    client = Client(server)
+    client.port = port
+    await client.listen()
+    yield client
+    if client.receiver is not None:
+        await client.receiver.cleanup()
 
 
 async def test_a_reminder_set_by_an_action_fires_into_the_callback_channel(reminder_bot: Client) -> None:
@@ -245,14 +252,18 @@ async def test_an_external_event_is_answered_through_trigger_intent(reminder_bot
     assert await reminder_bot.send("plants", "/ask_id") == ["The ID of this conversation is 'plants'."]
 
 
-async def test_replies_the_callback_url_cannot_take_are_a_clear_502_and_the_turn_is_kept(
-        reminder_bot: Client) -> None:
+async def test_replies_the_callback_url_cannot_take_are_delivered_when_it_is_back(reminder_bot: Client) -> None:
     assert reminder_bot.receiver is not None
     await reminder_bot.receiver.cleanup()  # the client's server went away
     server = reminder_bot.server
     async with server.http.post(f"{server.base}/webhooks/callback/webhook",
                                 json={"sender": "gone", "message": "/greet"}) as r:
-        assert r.status == 502
-        assert "handled and stored" in (await r.json())["error"]
+        assert r.status == 200 and await r.text() == "success"  # stored: its reply waits in the outbox
     bot = [e["text"] for e in (await server.tracker("gone"))["events"] if e["event"] == "bot"]
     assert bot == ["What can I do for you?"]
+    (waiting,) = (await OutboxStore(server.app[RUNTIME].store.engine).of_conversation("gone")).values()
+    assert waiting.status == "pending" and waiting.attempts == 1 and "could not be reached" in waiting.last_error
+    await reminder_bot.listen()  # back: the outbox's retry finds it
+    assert await reminder_bot.next_text(60.0) == "What can I do for you?"
+    (done,) = await delivered(server, "gone")
+    assert done.status == "sent" and reminder_bot.received.empty()  # once

@@ -265,3 +265,91 @@ def test_auto_retrieval_threshold_defers_to_the_index(project):
     write(project / "switchboard.yml", "retrieval:\n  threshold: automatic\n")
     with pytest.raises(ConfigError, match="retrieval.threshold"):
         load_settings(project)
+
+
+# -- Rasa's tracker_store: and lock_store: sections ---------------------------------------------
+
+
+@pytest.mark.parametrize("section, url", [
+    ("type: SQL\n  dialect: postgresql\n  url: db.internal\n  port: 5433\n  db: shop\n  username: bot\n"
+     "  password: 'p@ss:w/rd'", "postgresql+asyncpg://bot:p%40ss%3Aw%2Frd@db.internal:5433/shop"),
+    ("type: sql\n  dialect: postgresql\n  url: db.internal:6000\n  db: shop", "postgresql+asyncpg://db.internal:6000/shop"),
+    ("type: sql\n  dialect: mysql+pymysql\n  url: maria\n  db: shop\n  username: root\n  query:\n    charset: utf8mb4",
+     "mysql+asyncmy://root@maria/shop?charset=utf8mb4"),
+    ("type: sql\n  dialect: mariadb\n  db: shop", "mysql+asyncmy://localhost/shop"),
+    ("store_type: sql\n  url: postgresql://bot@db/shop", "postgresql+asyncpg://bot@db/shop"),
+    ("type: sql\n  url: mysql+pymysql://root@maria:3306/shop", "mysql+asyncmy://root@maria:3306/shop"),
+    ("url: postgresql+asyncpg://bot@db/shop", "postgresql+asyncpg://bot@db/shop"),  # Switchboard's own form
+])
+def test_rasa_tracker_store_sections(project, section, url):
+    write(project / "endpoints.yml", f"tracker_store:\n  {section}\n")
+    assert load_settings(project).database_url == url
+
+
+def test_rasa_sqlite_tracker_store_is_a_file_in_the_project(project):
+    write(project / "endpoints.yml", "tracker_store:\n  type: sql\n  dialect: sqlite\n  db: conversations.db\n")
+    assert load_settings(project).database_url == f"sqlite+aiosqlite:///{project.resolve() / 'conversations.db'}"
+    write(project / "endpoints.yml", "tracker_store:\n  type: SQL\n")  # the shop's: the default file
+    assert load_settings(project).database_url.endswith("/.switchboard/bot.db")
+
+
+@pytest.mark.parametrize("section, message", [
+    ("type: redis\n  url: localhost", "type 'redis' is not supported.*sql"),
+    ("type: mongod\n  url: mongodb://localhost:27017", "type 'mongod' is not supported"),
+    ("type: dynamo", "type 'dynamo' is not supported"),
+    ("type: my_module.MyTrackerStore", "not supported"),
+    ("type: sql\n  dialect: oracle\n  url: db", "dialect 'oracle' is not supported.*sqlite, postgresql or mysql"),
+    ("type: sql\n  url: mssql+pyodbc://db/x", "'mssql' databases are not supported"),
+    ("type: sql\n  dialect: postgresql\n  url: db\n  port: many", "port must be a number"),
+    ("type: sql\n  dialect: postgresql\n  url: db\n  db: x\n  login_db: postgres", "login_db is not supported"),
+])
+def test_tracker_stores_we_do_not_have_are_clear_errors(project, section, message):
+    write(project / "endpoints.yml", f"tracker_store:\n  {section}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(project)
+
+
+@pytest.mark.parametrize("section, url, prefix", [
+    ("type: redis\n  url: cache.internal\n  port: 6380\n  db: 3\n  password: s3cret\n  use_ssl: true\n"
+     "  key_prefix: shop", "rediss://:s3cret@cache.internal:6380/3", "shop:switchboard:lock:"),
+    ("type: redis\n  url: cache.internal", "redis://cache.internal:6379/1", "switchboard:lock:"),  # Rasa's db 1
+    ("type: redis\n  url: localhost:6390\n  username: bot\n  password: p/w\n  socket_timeout: 5\n"
+     "  ssl_ca_certs: /etc/ca.pem", "redis://bot:p%2Fw@localhost:6390/1?ssl_ca_certs=%2Fetc%2Fca.pem&socket_timeout=5",
+     "switchboard:lock:"),
+    ("type: redis\n  url: redis://127.0.0.1:6379/0\n  key_prefix: not-alnum", "redis://127.0.0.1:6379/0",
+     "switchboard:lock:"),  # a non-alphanumeric prefix is ignored, as Rasa ignores it
+    ("url: redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0", "switchboard:lock:"),  # Switchboard's own form
+    ("type: in_memory", None, "switchboard:lock:"),
+])
+def test_rasa_lock_store_sections(project, monkeypatch, section, url, prefix):
+    monkeypatch.delenv("SWITCHBOARD_LOCK_STORE_URL", raising=False)
+    write(project / "endpoints.yml", f"lock_store:\n  {section}\n")
+    settings = load_settings(project)
+    assert (settings.lock_store_url, settings.lock_store_prefix) == (url, prefix)
+
+
+def test_lock_stores_we_do_not_have_are_clear_errors(project, monkeypatch):
+    monkeypatch.delenv("SWITCHBOARD_LOCK_STORE_URL", raising=False)
+    write(project / "endpoints.yml", "lock_store:\n  type: my_module.ConcurrentLockStore\n")
+    with pytest.raises(ConfigError, match="in_memory.*redis"):
+        load_settings(project)
+
+
+def test_environment_wins_over_the_store_sections(project, monkeypatch):
+    write(project / "endpoints.yml", "tracker_store:\n  type: sql\n  dialect: postgresql\n  url: db\n  db: x\n"
+                                     "lock_store:\n  type: redis\n  url: cache\n")
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", "mysql+asyncmy://root@127.0.0.1:3306/test")
+    monkeypatch.setenv("SWITCHBOARD_LOCK_STORE_URL", "redis://127.0.0.1:6379/2")
+    settings = load_settings(project)
+    assert settings.database_url == "mysql+asyncmy://root@127.0.0.1:3306/test"
+    assert settings.lock_store_url == "redis://127.0.0.1:6379/2"
+
+
+def test_retention_section(project):
+    assert not load_settings(project).retention.enabled
+    write(project / "switchboard.yml", "retention:\n  max_age_days: 90\n  mode: anonymise\n")
+    retention = load_settings(project).retention
+    assert (retention.max_age_days, retention.mode, retention.interval_minutes) == (90.0, "anonymise", 60.0)
+    write(project / "switchboard.yml", "retention:\n  max_age_days: -1\n")
+    with pytest.raises(ConfigError, match="retention.max_age_days"):
+        load_settings(project)

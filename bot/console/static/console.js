@@ -3,7 +3,7 @@
    never with innerHTML or its relatives. */
 import { $, el, human, cssName, duration, sentimentEl } from './dom.js';
 import { API, state, api, convPath, showError, onSessionEnded, serverNow, ago } from './core.js';
-import { appendItem, scrollTranscript } from './transcript.js';
+import { appendItem, onDelivery, scrollTranscript } from './transcript.js';
 
 const TICK_MS = 15000;
 
@@ -118,7 +118,8 @@ async function openConversation(id) {
     const data = await api('GET', convPath(id));
     if (token !== state.openToken) return;          // a newer click won
     switchDraft(data.id);
-    state.conv = { id: data.id, channel: data.channel, handoff: data.handoff || {}, intents: data.intents || [], byMessage: new Map() };
+    state.conv = { id: data.id, channel: data.channel, handoff: data.handoff || {}, intents: data.intents || [],
+      byMessage: new Map(), byDelivery: new Map() };
     history.replaceState(null, '', `#conv=${encodeURIComponent(data.id)}`);
     renderConversation();
     $('transcript').replaceChildren();
@@ -244,6 +245,7 @@ function connectLive() {
   });
   listen('conversation', onConversationEvent);
   listen('annotation', onAnnotationEvent);
+  listen('delivery', onDelivery);
   // the server ended the stream: this login is over (logged out elsewhere, expired, removed)
   es.addEventListener('session_ended', () => { closeLive(); api('GET', '/me').catch(() => {}); });
   es.addEventListener('open', () => {

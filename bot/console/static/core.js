@@ -8,7 +8,7 @@ export const state = {
   csrf: null,
   skew: 0,             // server clock minus client clock, seconds
   queue: new Map(),    // conversation id -> QueueItem
-  conv: null,          // open conversation: {id, channel, handoff, intents, byMessage: Map}
+  conv: null,          // open conversation: {id, channel, handoff, intents, byMessage: Map, byDelivery: Map}
   openToken: 0,        // drops out-of-order conversation loads
   live: null,          // EventSource
   liveBroken: false,   // an error happened since the last 'open'

@@ -27,20 +27,59 @@ function renderCustomer(item) {
     el('div', { class: 'text', text: item.text || '' }), meta];
 }
 
+/* Whether a pushed message reached the customer: the outbox's status (retrying, given up) with a
+   resend button, or why it could not be pushed at all (a REST conversation). Sent: nothing shown. */
+function renderDelivery(item) {
+  const d = item.delivery;
+  if (!d) {
+    return item.delivered === false ? el('div', { class: 'undelivered', role: 'status',
+      text: `⚠ Not delivered to the customer${item.delivery_error ? ': ' + item.delivery_error : ''}` }) : null;
+  }
+  if (d.status === 'sent' || (d.status !== 'failed' && !d.attempts)) return null;
+  const retrying = d.status !== 'failed';
+  const text = retrying ? `⚠ Not delivered yet, retrying${d.error ? ': ' + d.error : ''}`
+    : `⚠ Undelivered${d.error ? ': ' + d.error : ''}`;
+  const button = el('button', { type: 'button', class: 'btn btn-small resend', text: retrying ? 'Retry now' : 'Resend' });
+  button.addEventListener('click', () => resend(item, button));
+  return el('div', { class: `undelivered delivery-${retrying ? 'retrying' : 'failed'}`, role: 'status' },
+    el('span', { text }), ' ', button);
+}
+
+async function resend(item, button) {
+  const conv = state.conv;
+  button.disabled = true;
+  try {
+    const data = await api('POST', convPath(conv.id, 'resend'), { delivery_id: item.delivery.delivery_id });
+    if (state.conv === conv) applyDelivery(item, data.delivery);
+  } catch (e) { showError(e); button.disabled = false; }
+}
+
+function applyDelivery(item, delivery) {
+  item.delivery = delivery;
+  item.delivered = delivery.status === 'sent';
+  item.delivery_error = item.delivered ? null : delivery.error;
+  appendItem(item);
+}
+
+/** A live 'delivery' update: the item that pushed this message, re-rendered with its new status. */
+export function onDelivery(data) {
+  const conv = state.conv;
+  const item = conv && data.conversation_id === conv.id && conv.byDelivery.get(data.delivery_id);
+  if (item) applyDelivery(item, data);
+}
+
 function renderBot(item) {
   const buttons = Array.isArray(item.buttons) && item.buttons.length > 0 && el('div', { class: 'buttons' },
     ...item.buttons.map((b) => el('span', { class: 'chip', title: b.payload || '', text: b.title || b.payload || '' })));
   return [itemHead('Bot', item),
     el('div', { class: item.text == null ? 'text muted' : 'text', text: item.text ?? '(no text)' }),
-    buttons, renderReason(item.reason)];
+    buttons, renderDelivery(item), renderReason(item.reason)];
 }
 
 function renderAgent(item) {
   const nodes = [itemHead(item.agent || 'Agent', item), el('div', { class: 'text', text: item.text || '' })];
-  if (item.delivered === false) {
-    nodes.push(el('div', { class: 'undelivered', role: 'status',
-      text: `⚠ Not delivered to the customer${item.delivery_error ? ': ' + item.delivery_error : ''}` }));
-  }
+  const delivery = renderDelivery(item);
+  if (delivery) nodes.push(delivery);
   if (item.approved_entry) {
     nodes.push(el('span', { class: 'approved', title: `Knowledge entry ${item.approved_entry}`, text: 'Approved as answer ✓' }));
   } else if (item.message_id) {
@@ -130,6 +169,7 @@ function renderItem(item) {
 /** Append an item to the transcript, or replace its earlier rendering. */
 export function appendItem(item) {
   if (item.message_id) state.conv.byMessage.set(item.message_id, item);
+  if (item.delivery) state.conv.byDelivery.set(item.delivery.delivery_id, item);
   const li = renderItem(item);
   const existing = [...$('transcript').children].find((n) => n.dataset.key === li.dataset.key);
   if (existing) existing.replaceWith(li); else $('transcript').append(li);

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from bot.reminders import ReminderScheduler, fire_time
 from bot.storage.schema import reminders
 from bot.storage.sql import SQLTrackerStore
-from tests.unit.storage.test_sql import backend_url, url  # noqa: F401  (fixtures: each backend)
 
 
 class Fired:
@@ -31,16 +30,8 @@ class Fired:
         return [{"text": f"reminder {intent}"}]
 
 
-class Output:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
-        self.sent.append((recipient_id, message))
-
-
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[SQLTrackerStore]:  # noqa: F811
+async def store(url: str) -> AsyncIterator[SQLTrackerStore]:
     s = SQLTrackerStore(url)
     await s.start()
     yield s
@@ -59,8 +50,8 @@ async def _statuses(store: SQLTrackerStore) -> dict[str, str]:
 
 
 async def test_a_due_reminder_fires_once_with_two_workers(store: SQLTrackerStore) -> None:
-    fired, output = Fired(), Output()
-    workers = [ReminderScheduler(store.engine, fired, {"telegram": output}, worker=f"w{i}") for i in range(2)]
+    fired = Fired()
+    workers = [ReminderScheduler(store.engine, fired, worker=f"w{i}") for i in range(2)]
     store.listeners.append(workers[0].on_events)
     now = time.time()
     await store.append("c1", [{"event": "user", "text": "hi", "input_channel": "telegram", "parse_data": {}}])
@@ -71,14 +62,13 @@ async def test_a_due_reminder_fires_once_with_two_workers(store: SQLTrackerStore
     cid, intent, entities, channel, kill_after = fired.calls[0]
     assert (cid, intent, entities, channel) == ("c1", "EXTERNAL_reminder", {"PERSON": "John"}, "telegram")
     assert kill_after is not None  # kill_on_user_msg: the trigger checks for later messages
-    assert output.sent == [("c1", {"text": "reminder EXTERNAL_reminder"})]  # through the conversation's channel
     assert await workers[1].fire_due(now + 120) == 0  # fired means fired
     assert list((await _statuses(store)).values()) == ["fired"]
 
 
 async def test_same_name_replaces_and_cancel_by_name_or_intent(store: SQLTrackerStore) -> None:
     fired = Fired()
-    worker = ReminderScheduler(store.engine, fired, {})
+    worker = ReminderScheduler(store.engine, fired)
     store.listeners.append(worker.on_events)
     at = time.time() + 5
     await store.append("c2", [reminder("a", at), reminder("a", at + 1, entities={"PERSON": "Ann"}),
@@ -95,12 +85,12 @@ async def test_same_name_replaces_and_cancel_by_name_or_intent(store: SQLTracker
 
 
 async def test_reminders_outlive_the_worker_that_saw_them(store: SQLTrackerStore) -> None:
-    first = ReminderScheduler(store.engine, Fired(), {})
+    first = ReminderScheduler(store.engine, Fired())
     store.listeners.append(first.on_events)
     await store.append("c4", [reminder("later", time.time() - 1)])  # already due: the worker went down
     store.listeners.clear()
     fired = Fired()
-    restarted = ReminderScheduler(store.engine, fired, {}, poll_seconds=0.05)
+    restarted = ReminderScheduler(store.engine, fired, poll_seconds=0.05)
     restarted.start()
     for _ in range(100):
         if fired.calls:

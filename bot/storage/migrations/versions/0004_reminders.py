@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+from bot.storage.dialects import table_options
 
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
+
+# MariaDB/MySQL came after this revision was written: on them a time is DOUBLE (their FLOAT is single
+# precision), a moment DATETIME(6), and tables get a binary collation; other backends are unchanged.
+SECONDS = sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 
 def upgrade() -> None:
@@ -23,12 +30,13 @@ def upgrade() -> None:
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("intent", sa.String(255), nullable=False),
         sa.Column("entities", sa.JSON(), nullable=False),
-        sa.Column("fire_at", sa.Float(), nullable=False),
-        sa.Column("scheduled_at", sa.Float(), nullable=False),
+        sa.Column("fire_at", SECONDS, nullable=False),
+        sa.Column("scheduled_at", SECONDS, nullable=False),
         sa.Column("kill_on_user_msg", sa.Boolean(), nullable=False),
         sa.Column("channel", sa.String(64), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("worker", sa.String(64), nullable=True),
+        **table_options(op.get_bind()),
     )
     op.create_index("ix_reminders_due", "reminders", ["status", "fire_at"])
     op.create_index("ix_reminders_conversation", "reminders", ["conversation_id", "name"])
