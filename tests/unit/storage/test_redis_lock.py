@@ -87,3 +87,83 @@ async def test_a_long_turn_keeps_its_lock_alive(stores: list[RedisLockStore]) ->
         await asyncio.sleep(1.5)  # longer than the 1 s ttl: the holder renews it
         assert await stores[0].client.exists(key) == 1
     assert await stores[0].client.exists(key) == 0
+
+
+# -- outages and crashes, on a private redis-server that the tests stop and start ----------------
+
+
+async def test_the_release_after_a_committed_turn_never_fails_it(private_redis) -> None:  # type: ignore[no-untyped-def]
+    """Redis gone between the commit and the release: the turn is stored, so the lock's exit must
+    not raise (it logs; the key expires by itself)."""
+    store = RedisLockStore(private_redis.url(), ttl=1.0, wait=2.0)
+    try:
+        async with store.lock("c"):
+            await asyncio.to_thread(private_redis.stop)
+    finally:
+        await store.close()
+
+
+async def test_a_renewal_lost_to_an_outage_does_not_fail_the_turn(private_redis) -> None:  # type: ignore[no-untyped-def]
+    store = RedisLockStore(private_redis.url(), ttl=0.6, wait=5.0)
+    try:
+        async with store.lock("c"):
+            await asyncio.to_thread(private_redis.stop)
+            await asyncio.sleep(0.5)  # renewals (every ttl/3) fail meanwhile
+            await asyncio.to_thread(private_redis.start)
+        async with store.lock("c"):  # the same client works again after the outage
+            pass
+    finally:
+        await store.close()
+
+
+async def test_an_outage_at_acquire_is_a_503_with_retry_after(private_redis) -> None:  # type: ignore[no-untyped-def]
+    from bot.errors import StoreUnavailable
+
+    store = RedisLockStore(private_redis.url(), ttl=1.0, wait=5.0)
+    try:
+        async with store.lock("c"):  # a pooled connection that goes stale with the restart below
+            pass
+        await asyncio.to_thread(private_redis.stop)
+        with pytest.raises(StoreUnavailable) as caught:
+            async with store.lock("c"):
+                pass
+        assert caught.value.status == 503 and caught.value.store == "redis" and caught.value.retry_after >= 1
+        assert "redis" in str(caught.value).lower()
+        await asyncio.to_thread(private_redis.start)
+        async with store.lock("c"):  # back by itself: no stale connection, no stuck local lock
+            pass
+    finally:
+        await store.close()
+
+
+async def test_a_worker_killed_holding_a_lock_blocks_it_no_longer_than_its_ttl(private_redis) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL mid-turn: nobody releases the key. Its TTL is short (renewed while the holder
+    lives), so the conversation's next turn gets it once the TTL has run out."""
+    import signal
+    import subprocess
+    import sys
+
+    assert RedisLockStore(private_redis.url()).ttl <= 10.0  # the default: short, with renewal
+    url, ttl = private_redis.url(), 1.0
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import asyncio, sys\nfrom bot.storage.redis_lock import RedisLockStore\n"
+         "async def main():\n"
+         f"    store = RedisLockStore({url!r}, ttl={ttl})\n"
+         "    async with store.lock('c'):\n"
+         "        print('held', flush=True)\n"
+         "        await asyncio.sleep(3600)\n"
+         "asyncio.run(main())\n"],
+        stdout=subprocess.PIPE, text=True)
+    store = RedisLockStore(url, ttl=ttl, wait=4 * ttl)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        await asyncio.sleep(2 * ttl)  # the living holder keeps renewing it past its TTL
+        assert await store.client.exists(store.prefix + "c") == 1
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        async with store.lock("c"):  # within `wait` (4 TTLs): no NotReady
+            pass
+    finally:
+        holder.kill()
+        await store.close()
