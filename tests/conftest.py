@@ -223,3 +223,16 @@ def private_postgres() -> Iterator[Any]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where tests write screenshots and other artifacts: SWITCHBOARD_TEST_ARTIFACTS when set
+    (e.g. `SWITCHBOARD_TEST_ARTIFACTS=bench/results` to refresh the README's pictures), else a
+    temporary directory. Never a tracked file by default."""
+    named = os.environ.get("SWITCHBOARD_TEST_ARTIFACTS")
+    if named:
+        path = Path(named).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("artifacts")

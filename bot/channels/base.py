@@ -21,8 +21,8 @@ class OutputChannel(Protocol):
         """Deliver one bot message ({"text", "buttons", "image", ...}) to the conversation
         `recipient_id` (the sender id its input channel gave it). Raises DeliveryError."""
 
-    # Optional, where a channel can tell: `connected(recipient_id) -> bool`, whether the customer is
-    # there to receive a message now (socket.io); the agent console reports a reply undelivered if not.
+    # Optional, where a channel can tell: `connected(recipient_id) -> bool` (or an awaitable bool), whether the
+    # customer is there to receive a message now (socket.io); the agent console reports a reply undelivered if not.
 
 
 class InputChannel(Protocol):

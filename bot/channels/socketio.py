@@ -6,11 +6,20 @@ default) a socket joins the room named by its session id, the conversation id is
 and replies go to that room: a reconnecting widget, or a second tab, keeps the conversation.
 Switchboard's own widget also understands `bot_uttered_delta {"stream_id", "delta"}` (streamed
 text; the final `bot_uttered` carries the whole text and the same stream_id, so widgets that
-ignore deltas still show it). Bad input is answered with an `error` event, `{"error": ...}`.
+ignore deltas still show it). Bad input is answered with an `error` event, `{"error": ...}`; a
+store that is down with `{"error", "status": 503, "retry_after"}` (nothing was stored).
+
+Several workers: with a Redis lock store, python-socketio's AsyncRedisManager carries every emit
+to every worker, so a reply sent by any worker (a turn, a reminder, an agent in any console)
+reaches the widget wherever it is connected, and presence.py tells the console whether it is.
+With several workers only the WebSocket transport is offered: a long-polling session lives in
+one worker's memory, and the workers share one listening socket with no routing by session, so
+its next poll could land on another worker. Switchboard's widget always speaks WebSocket.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -22,9 +31,12 @@ from bot.channels.base import OnMessage, parts, require
 from bot.engine import UserMessage
 from bot.errors import BadRequest, SwitchboardError
 from bot.settings import Settings
+from bot.storage.outage import unavailable
 
 if TYPE_CHECKING:
     import socketio
+
+    from bot.channels.presence import RedisPresence
 
 log = logging.getLogger(__name__)
 PATH = "socket.io"
@@ -58,17 +70,19 @@ class SocketIOOutput:
 
     name = "socketio"
 
-    def __init__(self, sio: "socketio.AsyncServer", bot_event: str) -> None:
-        self.sio, self.bot_event = sio, bot_event
+    def __init__(self, sio: "socketio.AsyncServer", bot_event: str, presence: "RedisPresence | None" = None) -> None:
+        self.sio, self.bot_event, self.presence = sio, bot_event, presence
 
     async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
         for payload in to_socketio(message):
             await self.sio.emit(self.bot_event, payload, room=recipient_id)
 
-    def connected(self, recipient_id: str) -> bool:
-        """Whether a widget of this conversation is connected to this server now (a message emitted
-        to an empty room reaches nobody: the agent console reports it undelivered)."""
-        return any(True for _ in self.sio.manager.get_participants("/", recipient_id))
+    async def connected(self, recipient_id: str) -> bool:
+        """Whether a widget of this conversation is connected now, to this worker or (with Redis) to
+        any (a message emitted to an empty room reaches nobody: the console reports it undelivered)."""
+        if any(True for _ in self.sio.manager.get_participants("/", recipient_id)):
+            return True
+        return bool(self.presence is not None and await self.presence.connected(recipient_id))
 
     async def send_stream(self, recipient_id: str, chunks: AsyncIterable[str]) -> str:
         """Stream a text as it is generated; returns the whole text."""
@@ -95,6 +109,12 @@ class SocketIOInput:
         extra = config.get("cors_allowed_origins") or []
         self.origins = set(settings.cors_origins) | set([extra] if isinstance(extra, str) else extra)
         self.max_chars = settings.max_message_chars
+        url = settings.lock_store_url
+        self.redis_url = url if url and url.startswith(("redis://", "rediss://", "unix://")) else None
+        # the workers of one bot share its database: its URL names their channel, so bots sharing a Redis stay apart
+        self.channel = f"switchboard:socketio:{hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]}"
+        self.workers = settings.workers
+        self._presence: RedisPresence | None = None
 
     def origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
         """The configured origins, plus the page this server serves itself (same origin)."""
@@ -106,14 +126,33 @@ class SocketIOInput:
     def mount(self, app: web.Application, on_message: OnMessage) -> SocketIOOutput:
         import socketio
 
+        manager = None
+        if self.redis_url:
+            from bot.channels.presence import RedisPresence
+            from bot.storage.redis_lock import CLIENT_OPTIONS
+
+            manager = socketio.AsyncRedisManager(self.redis_url, channel=self.channel,
+                                                 redis_options=dict(CLIENT_OPTIONS))
+            self._presence = RedisPresence(self.redis_url, self.channel + ":", manager.host_id)
         sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=self.origin_allowed,
-                                   logger=False, engineio_logger=False)
+                                   client_manager=manager, logger=False, engineio_logger=False,
+                                   transports=["websocket"] if self.workers > 1 else ["polling", "websocket"])
         sio.attach(app, socketio_path=PATH)
-        output = SocketIOOutput(sio, self.bot_event)
+        presence = self._presence
+        output = SocketIOOutput(sio, self.bot_event, presence)
+        if presence is not None:
+            app.on_startup.append(lambda _: presence.start())
+            app.on_cleanup.append(lambda _: _close(manager, presence))
 
         async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
             claims = self._verify(auth) if self.jwt_key else None
             await sio.save_session(sid, {"session_id": None, "claims": claims})
+
+        async def disconnect(sid: str, *_: Any) -> None:
+            if presence is not None and self.persistence:
+                session = await sio.get_session(sid)
+                if session.get("session_id"):
+                    await presence.leave(session["session_id"], sid)
 
         async def session_request(sid: str, data: Any = None) -> None:
             requested = data.get("session_id") if isinstance(data, dict) else None
@@ -130,11 +169,15 @@ class SocketIOInput:
                 return
             try:
                 result = await on_message(message)
-            except SwitchboardError as exc:  # e.g. the models are still loading
-                log.warning("socket.io message of %s not handled: %s", message.sender_id, exc)
-                await sio.emit("error", {"error": str(exc), "status": exc.status}, to=sid)
-                return
-            except Exception:
+            except Exception as exc:
+                known = exc if isinstance(exc, SwitchboardError) else unavailable(exc)
+                if known is not None:  # the models still loading, a store down: nothing stored, send it again
+                    log.warning("socket.io message of %s not handled: %s", message.sender_id, known)
+                    error: dict[str, Any] = {"error": str(known), "status": known.status}
+                    if getattr(known, "retry_after", None) is not None:
+                        error["retry_after"] = known.retry_after
+                    await sio.emit("error", error, to=sid)
+                    return
                 log.exception("socket.io message of conversation %s failed", message.sender_id)
                 await sio.emit("error", {"error": "internal error; the server logged the details", "status": 500},
                                to=sid)
@@ -144,6 +187,7 @@ class SocketIOInput:
                 await output.send(room, reply)
 
         sio.on("connect", connect)
+        sio.on("disconnect", disconnect)
         sio.on("session_request", session_request)
         sio.on(self.user_event, user_uttered)
         return output
@@ -166,6 +210,8 @@ class SocketIOInput:
             session["session_id"] = session_id
         if self.persistence:
             await sio.enter_room(sid, session_id)
+            if self._presence is not None:
+                await self._presence.join(session_id, sid)
 
     async def _message(self, sio: "socketio.AsyncServer", sid: str, data: Any) -> UserMessage:
         if not isinstance(data, dict):
@@ -198,3 +244,13 @@ class SocketIOInput:
         if session.get("claims") is not None:
             metadata = {**metadata, "jwt": session["claims"]}
         return UserMessage(text=text, sender_id=sender, input_channel=self.name, metadata=metadata)
+
+
+async def _close(manager: Any, presence: "RedisPresence") -> None:
+    """Stop the Redis manager's listener (started at the first connection) and the presence."""
+    listener = getattr(manager, "thread", None)
+    if listener is not None:
+        listener.cancel()
+    if getattr(manager, "redis", None) is not None:
+        await manager.redis.aclose()
+    await presence.close()

@@ -5,6 +5,7 @@ moment is ordered before or after it, never lost."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -192,7 +193,7 @@ class Console:
         if output is None:
             return False, f"the {channel} channel cannot push messages; the customer sees it in the tracker"
         connected = getattr(output, "connected", None)
-        if connected is not None and not connected(cid):
+        if connected is not None and not await _maybe_await(connected(cid)):
             return False, f"the customer's {channel} chat is not open now; the reply is kept in the tracker"
         try:
             await output.send(cid, message)
@@ -209,3 +210,8 @@ class Console:
         knowledge = self.runtime.knowledge
         entry = knowledge.get(entry_id) if knowledge is not None else None
         return entry.question if entry is not None else None
+
+
+async def _maybe_await(value: Any) -> Any:
+    """`connected` answers at once (this worker's sockets) or asks Redis (any worker's)."""
+    return await value if inspect.isawaitable(value) else value

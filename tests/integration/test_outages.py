@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from tests.integration.conftest import Server, StartServer
+from tests.integration.socketio_client import WidgetClient
 
 WEBHOOK = "/webhooks/rest/webhook"
 SQL_WORDS = ("SELECT", "INSERT", "UPDATE", "parameters", "[SQL")
@@ -48,6 +49,14 @@ async def _assert_unavailable(server: Server, store: str, requests: list[tuple[s
     _clean(health)
 
 
+async def _widget_told(widget: WidgetClient, session: str, store: str) -> None:
+    """A widget's message while the store is down is answered with an error event: 503, retry_after."""
+    await widget.say("where is my order NW-10002?", session)
+    error = await widget.error()
+    assert error["status"] == 503 and error["retry_after"] >= 1 and store.lower() in error["error"].lower()
+    _clean(error)
+
+
 async def _resumes(server: Server, sender: str) -> list[dict[str, Any]]:
     """The first answered turn once the store is back (bounded tries, no timing asserted)."""
     for _ in range(100):
@@ -66,11 +75,16 @@ async def test_a_postgres_restart_is_a_503_and_service_resumes(start_server: Sta
     url = private_postgres.create_database(f"outage_{uuid.uuid4().hex[:8]}")
     server = await start_server(database_url=url)
     assert await server.say("before", "hello")  # the pool now holds connections that the restart makes stale
+    widget = WidgetClient(server.base)
+    await widget.connect()
+    session = await widget.session()
     await asyncio.to_thread(private_postgres.stop)
     try:
         await _assert_unavailable(server, "database", [TURN, APPEND, READ])
+        await _widget_told(widget, session, "database")
     finally:
         await asyncio.to_thread(private_postgres.start)
+        await widget.close()
     assert await _resumes(server, "before")
     events = (await server.tracker("before", include_events="ALL"))["events"]
     assert [e["text"] for e in events if e["event"] == "user"] == ["hello", "hello"]
@@ -86,14 +100,21 @@ async def test_a_redis_restart_is_a_503_and_service_resumes(start_server: StartS
     assert await server.say("before", "hello")
     status, _, health = await _answer(server, "GET", "/health")
     assert status == 200 and health["redis"] is True
+    widget = WidgetClient(server.base)
+    await widget.connect()
+    session = await widget.session()
     await asyncio.to_thread(private_redis.stop)
     try:
         await _assert_unavailable(server, "redis", [TURN, APPEND])  # what takes a conversation's lock
         assert (await _answer(server, *READ))[0] == 200  # reading a tracker needs no lock
         assert (await _answer(server, "GET", "/health"))[2]["database"] is True
+        await _widget_told(widget, session, "redis")
     finally:
         await asyncio.to_thread(private_redis.start)  # empty: the restart lost every key
     assert await _resumes(server, "before")
+    await widget.say("thanks", session)  # the same socket is answered again
+    assert await widget.until(lambda message: True)
+    await widget.close()
     events = (await server.tracker("before", include_events="ALL"))["events"]
     assert [e["text"] for e in events if e["event"] == "user"] == ["hello", "hello"]
     assert (await server.tracker("during", include_events="ALL"))["events"] == []
