@@ -311,6 +311,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    # stopped from outside: clean up (the bot, the private servers) as after Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report = asyncio.run(bench(Path(args.project).resolve(), args.scenarios, args.conversations, args.messages,
                                args.workers))
     out = Path(args.out)
