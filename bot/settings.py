@@ -258,7 +258,8 @@ def _check(s: Settings) -> None:
         if value is not None and not -1.0 <= value <= 1.0:
             raise ConfigError(f"retrieval.{name} must lie in [-1, 1], got {value}")
     if min(s.retrieval_k, s.history_window, s.torch_threads, s.max_batch, s.workers) < 1:
-        raise ConfigError("retrieval.k, engine.history_window, torch_threads, engine.max_batch and workers must be >= 1")
+        raise ConfigError("retrieval.k, engine.history_window, torch_threads, engine.max_batch and workers "
+                          "must be >= 1")
     if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError(
             f"unsupported database URL {s.database_url.split('://')[0]}://...; "

@@ -4,8 +4,10 @@ python-socketio's Redis manager carries an emit to every worker, but each worker
 own sockets; the agent console asks "is the customer there?" before it sends a reply. Each
 worker records its sockets in Redis: a set per session id of `<worker>:<sid>`, and a heartbeat
 key per worker that expires 30 s after the worker's last beat, so the sockets of a worker killed
-with SIGKILL stop counting by themselves (and are pruned when seen). Redis errors never fail a
-connection or a turn: they are logged, and the worker answers for its own sockets only."""
+with SIGKILL stop counting by themselves (and are pruned when seen). Each beat also records the
+worker's sockets again, so what a Redis restart (or a failed join) lost is back within a beat.
+Redis errors never fail a connection or a turn: they are logged, and the worker answers for its
+own sockets only meanwhile."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class RedisPresence:
         self.client: Any = redis.Redis.from_url(url, **CLIENT_OPTIONS)
         self.prefix, self.host = prefix, host_id
         self._beat: asyncio.Task[None] | None = None
+        self._sockets: dict[str, str] = {}  # this worker's sockets: sid -> session id
 
     def _session(self, session_id: str) -> str:
         return f"{self.prefix}session:{session_id}"
@@ -50,20 +53,26 @@ class RedisPresence:
     async def _beating(self) -> None:
         while True:
             with contextlib.suppress(Exception):  # Redis away: the next beat tries again
-                await self.client.set(self._host(self.host), "1", ex=HOST_TTL_S)
+                await self._record(dict(self._sockets))
             await asyncio.sleep(BEAT_S)
 
-    async def join(self, session_id: str, sid: str) -> None:
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.set(self._host(self.host), "1", ex=HOST_TTL_S)
+    async def _record(self, sockets: dict[str, str]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(self._host(self.host), "1", ex=HOST_TTL_S)
+            for sid, session_id in sockets.items():
                 pipe.sadd(self._session(session_id), f"{self.host}:{sid}")
                 pipe.expire(self._session(session_id), SESSION_TTL_S)
-                await pipe.execute()
+            await pipe.execute()
+
+    async def join(self, session_id: str, sid: str) -> None:
+        self._sockets[sid] = session_id
+        try:
+            await self._record({sid: session_id})
         except Exception as exc:
-            log.warning("socket.io presence of %s not recorded (%s)", session_id, type(exc).__name__)
+            log.warning("socket.io presence of %s not recorded yet (%s)", session_id, type(exc).__name__)
 
     async def leave(self, session_id: str, sid: str) -> None:
+        self._sockets.pop(sid, None)
         try:
             await self.client.srem(self._session(session_id), f"{self.host}:{sid}")
         except Exception as exc:

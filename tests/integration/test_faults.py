@@ -6,6 +6,7 @@ does: until then a worker killed after storing a turn can be asked for it again)
 
 from __future__ import annotations
 
+from bench.private_servers import PrivatePostgres, PrivateRedis
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from bench.faults import run_scenario
 
 
 @pytest.mark.parametrize("scenario", ["worker_kill", "postgres_restart"])
-async def test_a_fault_in_the_middle_loses_nothing(scenario: str, trained_project: Path, private_postgres,  # type: ignore[no-untyped-def]
-                                                   private_redis) -> None:
+async def test_a_fault_in_the_middle_loses_nothing(scenario: str, trained_project: Path,
+                                                   private_postgres: PrivatePostgres,
+                                                   private_redis: PrivateRedis) -> None:
     report = await run_scenario(scenario, trained_project, private_postgres, private_redis,
                                 conversations=8, messages=5)
     assert report["acknowledged"] == report["messages"] == 40 and report["abandoned"] == 0, report

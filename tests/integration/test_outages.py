@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from bench.private_servers import PrivatePostgres, PrivateRedis
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,8 @@ async def _resumes(server: Server, sender: str) -> list[dict[str, Any]]:
     raise AssertionError("the worker did not resume after the store came back")
 
 
-async def test_a_postgres_restart_is_a_503_and_service_resumes(start_server: StartServer, private_postgres) -> None:  # type: ignore[no-untyped-def]
+async def test_a_postgres_restart_is_a_503_and_service_resumes(start_server: StartServer,
+                                                              private_postgres: PrivatePostgres) -> None:
     url = private_postgres.create_database(f"outage_{uuid.uuid4().hex[:8]}")
     server = await start_server(database_url=url)
     assert await server.say("before", "hello")  # the pool now holds connections that the restart makes stale
@@ -93,7 +95,8 @@ async def test_a_postgres_restart_is_a_503_and_service_resumes(start_server: Sta
     assert status == 200 and health["database"] is True and health["down"] == []
 
 
-async def test_a_redis_restart_is_a_503_and_service_resumes(start_server: StartServer, private_redis,  # type: ignore[no-untyped-def]
+async def test_a_redis_restart_is_a_503_and_service_resumes(start_server: StartServer,
+                                                           private_redis: PrivateRedis,
                                                            tmp_path: Path) -> None:
     server = await start_server(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
                                 lock_store_url=private_redis.url())

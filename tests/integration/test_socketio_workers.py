@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from bench.private_servers import PrivatePostgres, PrivateRedis
 from pathlib import Path
 
 from bot.server.keys import RUNTIME
@@ -16,8 +17,9 @@ from tests.integration.console_client import Agent, add_agent
 from tests.integration.test_widget_browser import ARGS, CHROMIUM, TURN_MS
 
 
-async def test_a_widget_on_worker_a_hears_worker_b_and_its_agent(start_server: StartServer, private_postgres,  # type: ignore[no-untyped-def]
-                                                                 private_redis, artifacts_dir: Path) -> None:
+async def test_a_widget_on_worker_a_hears_worker_b_and_its_agent(
+        start_server: StartServer, private_postgres: PrivatePostgres, private_redis: PrivateRedis,
+        artifacts_dir: Path) -> None:
     if not CHROMIUM.exists():
         missing("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     from playwright.async_api import async_playwright, expect

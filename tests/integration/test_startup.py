@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
+from bench.private_servers import PrivatePostgres
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ SQL_WORDS = ("SELECT", "INSERT", "parameters", "[SQL")
 
 
 async def test_concurrent_first_imports_of_the_knowledge_base_do_not_race(trained_project: Path,
-                                                                          private_postgres) -> None:  # type: ignore[no-untyped-def]
+                                                                          private_postgres: PrivatePostgres) -> None:
     url = private_postgres.create_database(f"start_{uuid.uuid4().hex[:8]}")
     settings = load_settings(trained_project, database_url=url)
     runtimes = [Runtime.create(settings) for _ in range(3)]
@@ -69,7 +70,7 @@ class _Worker:
 
 
 async def test_two_workers_starting_together_on_an_empty_database_both_become_ready(
-        trained_project: Path, private_postgres) -> None:  # type: ignore[no-untyped-def]
+        trained_project: Path, private_postgres: PrivatePostgres) -> None:
     url = private_postgres.create_database(f"start_{uuid.uuid4().hex[:8]}")
     workers = [_Worker(load_settings(trained_project, database_url=url)) for _ in range(2)]
     try:
@@ -87,7 +88,7 @@ async def test_two_workers_starting_together_on_an_empty_database_both_become_re
 
 
 async def test_a_database_down_at_start_is_retried_and_reported_without_sql(
-        trained_project: Path, private_postgres) -> None:  # type: ignore[no-untyped-def]
+        trained_project: Path, private_postgres: PrivatePostgres) -> None:
     url = private_postgres.create_database(f"start_{uuid.uuid4().hex[:8]}")
     await asyncio.to_thread(private_postgres.stop)
     worker = _Worker(load_settings(trained_project, database_url=url))
@@ -104,7 +105,8 @@ async def test_a_database_down_at_start_is_retried_and_reported_without_sql(
                 assert body["database"] is False and body["down"] == ["database"] and body["models"] is False
                 assert body["loading"]["attempts"] >= 2 and "database is unavailable" in body["error"]
                 assert not any(word in str(body) for word in SQL_WORDS), body
-                async with http.post(worker.base + "/webhooks/rest/webhook", json={"sender": "x", "message": "hi"}) as r:
+                payload = {"sender": "x", "message": "hi"}
+                async with http.post(worker.base + "/webhooks/rest/webhook", json=payload) as r:
                     assert r.status == 503 and "Retry-After" in r.headers
         finally:
             await asyncio.to_thread(private_postgres.start)
@@ -129,8 +131,11 @@ async def test_a_missing_index_is_retried_until_it_is_there(trained_project: Pat
                 if body.get("error"):
                     break
                 await asyncio.sleep(0.1)
-            assert status == 503 and body["models"] is False and body["down"] == []
-            assert "knowledge" in body["error"], body
+            assert status == 503 and int(headers["Retry-After"]) >= 1
+            assert body["models"] is False and body["down"] == [] and "knowledge" in body["error"], body
+            async with http.post(worker.base + "/webhooks/rest/webhook", json={"sender": "x", "message": "hi"}) as r:
+                assert r.status == 503 and int(r.headers["Retry-After"]) >= 1  # a turn: come back later
+                assert "not ready" in (await r.json())["error"]
             knowledge.with_name("knowledge.away").rename(knowledge)  # e.g. `switchboard index` finished
             assert (await worker.ready(http))["models"] is True
     finally:

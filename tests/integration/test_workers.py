@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.private_servers import free_port, port_open
+from bench.private_servers import PrivateRedis, free_port, port_open
 
 WEBHOOK = "/webhooks/rest/webhook"
 
@@ -74,7 +74,7 @@ async def serving_pids(http: aiohttp.ClientSession, base: str, want: set[int], t
 
 
 async def test_two_workers_on_one_port_survive_a_sigkill_and_stop_on_sigterm(
-        trained_project: Path, postgres_url: str, private_redis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        trained_project: Path, postgres_url: str, private_redis: PrivateRedis, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "run.log"
     supervisor = start(trained_project, port, worker_env(postgres_url, private_redis.url(), tmp_path), log,
@@ -113,7 +113,8 @@ async def test_two_workers_on_one_port_survive_a_sigkill_and_stop_on_sigterm(
                 await asyncio.sleep(0.05)
             assert replaced and not alive(victim) and alive(survivor)
             assert await serving_pids(http, base, {replaced[0], survivor}) == {replaced[0], survivor}
-            events = (await (await http.get(f"{base}/conversations/{sender}/tracker?include_events=ALL")).json())["events"]
+            async with http.get(f"{base}/conversations/{sender}/tracker?include_events=ALL") as r:
+                events = (await r.json())["events"]
             assert [e["text"] for e in events if e["event"] == "user"] == answered
 
         supervisor.send_signal(signal.SIGTERM)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from bench.private_servers import PrivateRedis
 from collections.abc import AsyncIterator
 
 import pytest
@@ -92,7 +93,7 @@ async def test_a_long_turn_keeps_its_lock_alive(stores: list[RedisLockStore]) ->
 # -- outages and crashes, on a private redis-server that the tests stop and start ----------------
 
 
-async def test_the_release_after_a_committed_turn_never_fails_it(private_redis) -> None:  # type: ignore[no-untyped-def]
+async def test_the_release_after_a_committed_turn_never_fails_it(private_redis: PrivateRedis) -> None:
     """Redis gone between the commit and the release: the turn is stored, so the lock's exit must
     not raise (it logs; the key expires by itself)."""
     store = RedisLockStore(private_redis.url(), ttl=1.0, wait=2.0)
@@ -103,7 +104,7 @@ async def test_the_release_after_a_committed_turn_never_fails_it(private_redis) 
         await store.close()
 
 
-async def test_a_renewal_lost_to_an_outage_does_not_fail_the_turn(private_redis) -> None:  # type: ignore[no-untyped-def]
+async def test_a_renewal_lost_to_an_outage_does_not_fail_the_turn(private_redis: PrivateRedis) -> None:
     store = RedisLockStore(private_redis.url(), ttl=0.6, wait=5.0)
     try:
         async with store.lock("c"):
@@ -116,7 +117,7 @@ async def test_a_renewal_lost_to_an_outage_does_not_fail_the_turn(private_redis)
         await store.close()
 
 
-async def test_an_outage_at_acquire_is_a_503_with_retry_after(private_redis) -> None:  # type: ignore[no-untyped-def]
+async def test_an_outage_at_acquire_is_a_503_with_retry_after(private_redis: PrivateRedis) -> None:
     from bot.errors import StoreUnavailable
 
     store = RedisLockStore(private_redis.url(), ttl=1.0, wait=5.0)
@@ -136,7 +137,7 @@ async def test_an_outage_at_acquire_is_a_503_with_retry_after(private_redis) -> 
         await store.close()
 
 
-async def test_a_worker_killed_holding_a_lock_blocks_it_no_longer_than_its_ttl(private_redis) -> None:  # type: ignore[no-untyped-def]
+async def test_a_worker_killed_holding_a_lock_blocks_it_for_its_ttl_at_most(private_redis: PrivateRedis) -> None:
     """SIGKILL mid-turn: nobody releases the key. Its TTL is short (renewed while the holder
     lives), so the conversation's next turn gets it once the TTL has run out."""
     import signal
