@@ -23,11 +23,9 @@ SESSION_TTL_S = 24 * 3600  # a session's set outlives no socket for long (refres
 
 class RedisPresence:
     def __init__(self, url: str, prefix: str, host_id: str) -> None:
-        import redis.asyncio as redis
+        from bot.storage.redis_lock import redis_client
 
-        from bot.storage.redis_lock import CLIENT_OPTIONS
-
-        self.client: Any = redis.Redis.from_url(url, **CLIENT_OPTIONS)
+        self.client: Any = redis_client(url)
         self.prefix, self.host = prefix, host_id
         self._beat: asyncio.Task[None] | None = None
         self._sockets: dict[str, str] = {}  # this worker's sockets: sid -> session id
@@ -49,6 +47,7 @@ class RedisPresence:
         with contextlib.suppress(Exception):
             await self.client.delete(self._host(self.host))  # this worker's sockets stop counting now
         await self.client.aclose()
+        await self.client.connection_pool.disconnect()
 
     async def _beating(self) -> None:
         while True:

@@ -33,11 +33,9 @@ class LiveHub:
         """Subscribe in the background: a Redis that is down at start-up does not stop the worker."""
         if not self.redis_url:
             return
-        import redis.asyncio as redis
+        from bot.storage.redis_lock import redis_client
 
-        from bot.storage.redis_lock import CLIENT_OPTIONS
-
-        self._redis = redis.from_url(self.redis_url, **CLIENT_OPTIONS)
+        self._redis = redis_client(self.redis_url)
         self._reader = asyncio.create_task(self._read(self._redis.pubsub()))
 
     async def close(self) -> None:
@@ -47,6 +45,7 @@ class LiveHub:
                 await self._reader
         if self._redis is not None:
             await self._redis.aclose()
+            await self._redis.connection_pool.disconnect()
         for queue in list(self._subscribers):
             self._offer(queue, None)  # tells the stream to end
 

@@ -39,14 +39,24 @@ return 0
 DEFAULT_TTL = 5.0
 # the client gives up on an unreachable Redis quickly: a request gets its 503 instead of hanging
 CLIENT_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0, "health_check_interval": 15}
+POOL_SIZE, POOL_WAIT_S = 64, 5.0
+
+
+def redis_client(url: str) -> Any:
+    """A Redis client whose commands wait (up to POOL_WAIT_S) for one of POOL_SIZE connections:
+    redis-py's default pool fails a command outright beyond 100 at once, which a busy worker's
+    turns and renewals reach."""
+    import redis.asyncio as redis
+
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE, timeout=POOL_WAIT_S,
+                                                 **CLIENT_OPTIONS)
+    return redis.Redis(connection_pool=pool)
 
 
 class RedisLockStore:
     def __init__(self, url: str, *, ttl: float = DEFAULT_TTL, wait: float = 60.0,
                  prefix: str = "switchboard:lock:") -> None:
-        import redis.asyncio as redis
-
-        self.client: Any = redis.Redis.from_url(url, **CLIENT_OPTIONS)
+        self.client: Any = redis_client(url)
         self.ttl, self.wait, self.prefix = ttl, wait, prefix
         self._local = InMemoryLockStore()
 
@@ -58,19 +68,25 @@ class RedisLockStore:
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self.client.connection_pool.disconnect()
 
     @asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
         async with self._local.lock(conversation_id):
             key, token = self.prefix + conversation_id, secrets.token_hex(16)
             await self._acquire(key, token)
-            renewer = asyncio.create_task(self._renew(key, token))
+            done = asyncio.Event()
+            renewer = asyncio.create_task(self._renew(key, token, done))
             try:
                 yield
             finally:
-                renewer.cancel()
-                with suppress(asyncio.CancelledError):
-                    await renewer
+                # The renewer is told to stop, never cancelled in the middle of a Redis command (a
+                # cancelled command could leave it, and the turn waiting for it, hanging), and not
+                # waited for longer than a TTL: the turn is over whatever it does.
+                done.set()
+                await asyncio.wait({renewer}, timeout=self.ttl)
+                if not renewer.done():
+                    log.warning("conversation lock %s: renewal still running after the turn; left to finish", key)
                 await self._release(key, token)
 
     async def _acquire(self, key: str, token: str) -> None:
@@ -90,9 +106,12 @@ class RedisLockStore:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
 
-    async def _renew(self, key: str, token: str) -> None:
+    async def _renew(self, key: str, token: str, done: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(self.ttl / 3)
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(done.wait(), self.ttl / 3)
+            if done.is_set():
+                return
             try:
                 result = await self.client.eval(_RENEW, 1, key, token, int(self.ttl * 1000))
             except Exception as exc:  # the turn goes on; the next renewal tries again

@@ -168,3 +168,26 @@ async def test_a_worker_killed_holding_a_lock_blocks_it_for_its_ttl_at_most(priv
     finally:
         holder.kill()
         await store.close()
+
+
+async def test_turns_ending_while_their_lock_is_being_renewed_never_hang(private_redis: PrivateRedis) -> None:
+    """Thousands of short turns whose renewals (a 30 ms TTL: every 10 ms) are often in flight as the
+    turn ends. Cancelling a renewal in the middle of its Redis command once left a few turns, and
+    their conversations' locks, hanging for good (seen in the fault bench)."""
+    import random
+
+    store = RedisLockStore(private_redis.url(), ttl=0.03, wait=120.0)
+    ended: list[int] = []
+
+    async def turn(i: int) -> None:
+        async with store.lock(f"short-{i}"):
+            await asyncio.sleep(random.random() * 0.05)
+        ended.append(i)
+
+    try:
+        tasks = [asyncio.create_task(turn(i)) for i in range(2000)]
+        await asyncio.wait(tasks, timeout=120)  # a bound for a failure only; it takes seconds
+        assert len(ended) == 2000, f"{2000 - len(ended)} turns never left their lock"
+        assert await store.client.keys(store.prefix + "short-*") == []
+    finally:
+        await store.close()
