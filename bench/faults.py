@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -253,8 +254,12 @@ def summarize(log: list[Sent], trackers: dict[str, list[dict[str, Any]]], began:
         "duplicated_messages": sum(max(0, users.get(s.message_id, 0) - 1) for s in log),
         "client_errors": dict(sorted(errors.items())), "server_errors_500": errors.get("500", 0),
         "acknowledged_after_fault_began": sum(s.acked_at > began for s in acked if s.acked_at is not None),
+        "messages_that_failed_once": len(waits),
+        "median_outage_s": round(statistics.median(waits), 2) if waits else 0.0,
         "longest_outage_s": round(max(waits, default=0.0), 2),
-        "recovery_s": round(max([a.ended - back for a in failures if a.ended > back], default=0.0), 2),
+        # requests sent once the component was back and still failed: how long service took to resume
+        "failed_after_back": sum(a.started >= back for a in failures),
+        "recovery_s": round(max([a.ended - back for a in failures if a.started >= back], default=0.0), 2),
     }
 
 
@@ -265,20 +270,24 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['time']}, {report['machine']}. `switchboard run --workers {s['workers']}` on a private PostgreSQL "
         f"and Redis, {s['conversations']} conversations x {s['messages']} messages over REST, retried with the "
         "same message id; the fault comes once 40 % of the messages are answered. Measured, not asserted.", "",
-        "| scenario | acknowledged | lost | duplicated replies | client errors | 500s | longest outage s | "
-        "recovery s | fault lasted s | run s | dedupe by message id |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | acknowledged | lost | duplicated replies | client errors | 500s | messages that failed | "
+        "median / longest outage s | failed after back | recovery s | fault lasted s | run s | dedupe by id |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in report["scenarios"].items():
         errors = ", ".join(f"{k}: {v}" for k, v in r["client_errors"].items()) or "none"
         lines.append(f"| {name} | {r['acknowledged']} of {r['messages']} | {r['lost']} | {r['duplicated_replies']} | "
-                     f"{errors} | {r['server_errors_500']} | {r['longest_outage_s']} | {r['recovery_s']} | "
-                     f"{r['fault_lasted_s']} | {r['seconds']} | {'yes' if r['dedupe_by_message_id'] else 'no'} |")
+                     f"{errors} | {r['server_errors_500']} | {r['messages_that_failed_once']} | "
+                     f"{r['median_outage_s']} / {r['longest_outage_s']} | {r['failed_after_back']} | "
+                     f"{r['recovery_s']} | {r['fault_lasted_s']} | {r['seconds']} | "
+                     f"{'yes' if r['dedupe_by_message_id'] else 'no'} |")
     lines += ["", "Lost: answered 200 but not in the tracker. Duplicated replies: bot replies stored for a message "
               "id beyond its first answered turn (a retry of a turn that was stored although its answer never came "
-              "back; the bot drops such a retry only where it deduplicates REST message ids). Longest outage: the "
-              "longest a message waited from its first failed attempt to its answer. Recovery: from the fault's "
-              "end (the worker's successor ready, the server accepting again) to the last failed attempt.", ""]
+              "back; the bot drops such a retry only where it deduplicates REST message ids). Outage: how long a "
+              "message that failed at least once waited from its first failed attempt to its answer (retries "
+              "after Retry-After, and the answer's own time on a loaded machine, included). Failed after back: "
+              "attempts sent once the component was back (the worker's successor ready, the server accepting "
+              "again) that still failed; recovery: from that moment to the end of the last of them.", ""]
     return "\n".join(lines)
 
 
