@@ -281,7 +281,8 @@ def markdown(report: dict[str, Any]) -> str:
     for name, r in report["scenarios"].items():
         errors = ", ".join(f"{k}: {v}" for k, v in r["client_errors"].items()) or "none"
         lines.append(f"| {name} | {r['acknowledged']} of {r['messages']} | {r['lost']} | {r['duplicated_replies']} | "
-                     f"{errors} | {r['server_errors_500']} | {r['median_answer_s']} | {r['messages_that_failed_once']} | "
+                     f"{errors} | {r['server_errors_500']} | {r['median_answer_s']} | "
+                     f"{r['messages_that_failed_once']} | "
                      f"{r['median_outage_s']} / {r['longest_outage_s']} | {r['failed_after_back']} | "
                      f"{r['recovery_s']} | {r['fault_lasted_s']} | {r['seconds']} | "
                      f"{'yes' if r['dedupe_by_message_id'] else 'no'} |")
