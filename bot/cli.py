@@ -20,9 +20,13 @@ TEMPLATE = Path(__file__).parent / "templates" / "shop"
 
 
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    return _settings_for(args.project)
+
+
+def _settings_for(project: str | Path, **overrides: object):  # type: ignore[no-untyped-def]
     from bot.settings import load_settings
 
-    settings = load_settings(args.project)
+    settings = load_settings(project, **overrides)
     os.environ.setdefault("SHOP_DATABASE_URL", f"sqlite+aiosqlite:///{settings.state_dir / 'shop.db'}")
     return settings
 
@@ -106,11 +110,9 @@ def _loopback(host: str) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    from bot.worker import listening_socket, serve
 
-    from bot.app import create_app
-
-    settings = _settings(args)
+    settings = _settings_for(args.project, workers=args.workers)
     if not _loopback(args.host) and not settings.api_token:
         print(
             f"refusing to listen on {args.host} without an API token: set SWITCHBOARD_API_TOKEN "
@@ -118,10 +120,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_app(settings)
-    print(f"Switchboard on http://{args.host}:{args.port} (project {settings.project})", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
-    return 0
+    if settings.workers > 1 and not settings.lock_store_url:
+        print(f"{settings.workers} workers need conversation locks they share: set SWITCHBOARD_LOCK_STORE_URL "
+              "(redis://host:6379/0, or lock_store.url in endpoints.yml)", file=sys.stderr)
+        return 2
+    try:
+        sock = listening_socket(args.host, args.port)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    workers = f", {settings.workers} workers" if settings.workers > 1 else ""
+    print(f"Switchboard on http://{args.host}:{args.port} (project {settings.project}{workers})", flush=True)
+    if settings.workers == 1:
+        asyncio.run(serve(settings, sock))
+        return 0
+    from bot.supervisor import Supervisor
+
+    return Supervisor(settings.project, sock, settings.workers, verbose=args.verbose).run()
 
 
 async def _shell(settings, sender: str) -> None:  # type: ignore[no-untyped-def]
@@ -281,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="serve the bot's HTTP API and channels")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5005)
+    p.add_argument("--workers", type=int, default=None,
+                   help="serving processes on the port, each with its own models (default: SWITCHBOARD_WORKERS "
+                        "or 1); more than one needs a Redis lock store")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("shell", help="chat with the bot in the terminal")

@@ -50,9 +50,24 @@ class PayloadTooLarge(SwitchboardError):
 
 
 class NotReady(SwitchboardError):
-    """A model or store is not loaded yet."""
+    """A model or store is not loaded yet: try again in `retry_after` seconds (the Retry-After header)."""
 
     status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(NotReady):
+    """A store the bot needs (`database` or `redis`) does not answer: an outage or a restart,
+    nothing the request did wrong. Nothing of the request was stored; it can be sent again."""
+
+    def __init__(self, store: str, *, retry_after: int = 2) -> None:
+        label = "Redis" if store == "redis" else f"the {store}"
+        super().__init__(f"{label} is unavailable (restarting or unreachable); nothing was stored, "
+                         f"try again in {retry_after} s", retry_after=retry_after)
+        self.store = store
 
 
 class ConfigError(SwitchboardError):

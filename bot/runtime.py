@@ -1,12 +1,18 @@
 """Everything a running bot holds: stores, models, actions and the engine, started and closed
-together. The server, the shell and the tests build one from Settings."""
+together. The server, the shell and the tests build one from Settings.
+
+A server starts with `keep_loading()`: the stores are opened and the models loaded in the
+background, a failure (a database still starting, a model not trained yet) retried with back-off
+and reported by /health in words without SQL, until the engine exists. Several workers starting
+together on an empty database take turns importing the knowledge base (an advisory lock)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.actions import ActionRunner, create_runner
@@ -27,14 +33,23 @@ from bot.settings import Settings
 from bot.storage.base import LockStore
 from bot.storage.memory_lock import InMemoryLockStore
 from bot.storage.redis_lock import RedisLockStore
+from bot.storage.outage import describe
 from bot.storage.retention import RetentionJob
 from bot.storage.sql import SQLTrackerStore
+from bot.storage.startup_lock import exclusive
 from bot.nlu.transformer import TransformerClassifier
 from knowledge.index import KnowledgeBase
 from knowledge.store import KnowledgeStore
 from knowledge.sync import attach, follow
 
 log = logging.getLogger(__name__)
+KNOWLEDGE_IMPORT = "knowledge-import"
+# PostgreSQL: a stale pooled connection (the server restarted) is found and replaced at checkout;
+# connecting and waiting for a pooled connection are bounded, so an outage is a quick 503, not a hang
+POSTGRES_ENGINE_OPTIONS: dict[str, Any] = {
+    "pool_pre_ping": True, "pool_timeout": 10, "connect_args": {"timeout": 5, "command_timeout": 60},
+}
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0
 
 
 @dataclass
@@ -50,8 +65,11 @@ class Runtime:
     engine: Engine | None = None
     nlu: TransformerClassifier | None = None
     knowledge: KnowledgeBase | None = None
-    load_error: str | None = None
+    load_error: str | None = None  # why the last start-up attempt failed, in words fit for /health
+    load_attempts: int = 0
     load_seconds: float | None = None
+    opened: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # set once the engine exists
     knowledge_store: KnowledgeStore | None = None
     generator: Generator | None = None
     thresholds: Thresholds | None = None
@@ -59,6 +77,7 @@ class Runtime:
     _sync: "asyncio.Task[None] | None" = None
     _warm: "asyncio.Task[None] | None" = None
     retention: RetentionJob | None = None
+    _loaded: "tuple[TransformerClassifier, KnowledgeBase] | None" = None  # kept across start-up retries
 
     @classmethod
     def create(cls, settings: Settings) -> "Runtime":
@@ -67,7 +86,8 @@ class Runtime:
             settings=settings,
             domain=domain,
             dialogue=DialogueModel.load(settings.project, domain, settings.models_dir),
-            store=SQLTrackerStore(settings.database_url),
+            store=SQLTrackerStore(settings.database_url, **(
+                POSTGRES_ENGINE_OPTIONS if settings.database_url.startswith("postgresql") else {})),
             actions=create_runner(settings),
             encoder=Encoder(threads=settings.torch_threads),
             locks=RedisLockStore(settings.lock_store_url, prefix=settings.lock_store_prefix)
@@ -78,17 +98,20 @@ class Runtime:
         """Migrate and open the stores, start the action runner."""
         await self.store.start()
         await self.actions.start()
-        self.retention = RetentionJob(self.store.engine, self.settings.retention, locks=self.locks)
-        self.retention.start()  # when switchboard.yml has `retention:`
+        if self.retention is None:
+            self.retention = RetentionJob(self.store.engine, self.settings.retention, locks=self.locks)
+            self.retention.start()  # when switchboard.yml has `retention:`
+        self.opened = True
 
     async def load_models(self) -> None:
         """Load the models off the event loop, then bring the knowledge base in step with SQL;
         the engine exists once this returns."""
         started = time.perf_counter()
         try:
-            classifier, knowledge = await asyncio.to_thread(self._load_models)
-            self.knowledge_store = KnowledgeStore(self.store.engine)
-            await attach(knowledge, self.knowledge_store)
+            if self._loaded is None:  # a retry after a database failure reuses the loaded models
+                self._loaded = await asyncio.to_thread(self._load_models)
+            classifier, knowledge = self._loaded
+            await self.attach_knowledge(knowledge)
             self._build_engine(classifier, knowledge)
             self._sync = asyncio.create_task(
                 follow(knowledge, self.knowledge_store, self.settings.knowledge_sync_interval)
@@ -96,10 +119,39 @@ class Runtime:
             if self.generator is not None:  # the embedded model loads in the background
                 self._warm = asyncio.create_task(self._warm_up(self.generator))
         except Exception as exc:
-            self.load_error = str(exc)
+            self.load_error = describe(exc)
             raise
+        self.load_error = None
         self.load_seconds = time.perf_counter() - started
+        self.ready.set()
         log.info("models loaded in %.1fs", self.load_seconds)
+
+    async def attach_knowledge(self, knowledge: KnowledgeBase) -> None:
+        """Record this build's entries in SQL and catch up with the live ones: one worker at a
+        time, so workers starting together on an empty database do not import it twice."""
+        if self.knowledge_store is None:
+            self.knowledge_store = KnowledgeStore(self.store.engine)
+        async with exclusive(self.store.engine, KNOWLEDGE_IMPORT):
+            await attach(knowledge, self.knowledge_store)
+
+    async def keep_loading(self) -> None:
+        """open() and load_models() until both have worked, each failure logged, reported by
+        /health (load_error) and tried again after a back-off (1 s, doubling, at most 30 s)."""
+        delay = RETRY_FIRST_S
+        while True:
+            self.load_attempts += 1
+            try:
+                if not self.opened:
+                    await self.open()
+                await self.load_models()
+                return
+            except Exception as exc:
+                self.load_error = describe(exc)
+                log.error("the bot could not start (attempt %d; retrying in %.0fs): %s", self.load_attempts,
+                          delay, self.load_error)
+                log.debug("start-up failure", exc_info=exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
 
     def _load_models(self) -> tuple[TransformerClassifier, KnowledgeBase]:
         s = self.settings
@@ -182,8 +234,25 @@ class Runtime:
 
     def require_engine(self) -> Engine:
         if self.engine is None:
-            raise NotReady(self.load_error or "the models are still loading; try again in a moment")
+            raise NotReady(f"the bot is not ready: {self.load_error}" if self.load_error
+                           else "the models are still loading; try again in a moment")
         return self.engine
+
+    async def health(self) -> dict[str, Any]:
+        """What /health reports: the models, and every store this worker needs, by name."""
+        redis = self.locks if isinstance(self.locks, RedisLockStore) else None
+        database, redis_up = await asyncio.gather(self.store.ping(timeout=3.0),
+                                                  redis.ping() if redis is not None else _nothing())
+        down = [name for name, up in (("database", database), ("redis", redis_up)) if up is False]
+        models = self.engine is not None
+        body: dict[str, Any] = {"status": "ok" if models and not down else "unavailable", "models": models,
+                                "database": database, "redis": redis_up, "down": down, "pid": os.getpid(),
+                                "time": time.time()}
+        if not models:
+            body["loading"] = {"attempts": self.load_attempts, "error": self.load_error}
+            if self.load_error:
+                body["error"] = self.load_error
+        return body
 
     async def start(self) -> None:
         await self.open()
@@ -204,3 +273,7 @@ class Runtime:
         if isinstance(self.locks, RedisLockStore):
             await self.locks.close()
         await self.store.close()
+
+
+async def _nothing() -> None:
+    return None

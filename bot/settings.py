@@ -76,6 +76,7 @@ class Settings:
     action_endpoint: str | None = None
     lock_store_url: str | None = None  # redis://... shares conversation locks between workers
     lock_store_prefix: str = LOCK_PREFIX  # endpoints.yml lock_store.key_prefix, as Rasa prefixes its keys
+    workers: int = 1  # serving processes on the port (`switchboard run --workers`, SWITCHBOARD_WORKERS)
     actions_package: str = "actions"
     action_timeout: float = 10.0
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
@@ -179,6 +180,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         "max_batch": _number(int, "engine.max_batch", env("SWITCHBOARD_MAX_BATCH") or engine.get("max_batch", 32)),
         "lock_store_url": env("SWITCHBOARD_LOCK_STORE_URL") or locks_url,
         "lock_store_prefix": locks_prefix,
+        "workers": _number(int, "server.workers", env("SWITCHBOARD_WORKERS") or server.get("workers", 1)),
         "action_endpoint": env("SWITCHBOARD_ACTION_ENDPOINT") or action_endpoint.get("url") or None,
         "actions_package": str(engine.get("actions_package", Settings.actions_package)),
         "action_timeout": _number(
@@ -278,8 +280,9 @@ def _check(s: Settings) -> None:
     for name, value in (("threshold", s.retrieval_threshold), ("threshold_foreign", s.retrieval_threshold_foreign)):
         if value is not None and not -1.0 <= value <= 1.0:
             raise ConfigError(f"retrieval.{name} must lie in [-1, 1], got {value}")
-    if min(s.retrieval_k, s.history_window, s.torch_threads, s.max_batch) < 1:
-        raise ConfigError("retrieval.k, engine.history_window, torch_threads and engine.max_batch must be >= 1")
+    if min(s.retrieval_k, s.history_window, s.torch_threads, s.max_batch, s.workers) < 1:
+        raise ConfigError("retrieval.k, engine.history_window, torch_threads, engine.max_batch and workers "
+                          "must be >= 1")
     if not supported_url(s.database_url):
         raise ConfigError(
             f"unsupported database URL {s.database_url.split('://')[0]}://...; use sqlite+aiosqlite:///file.db, "

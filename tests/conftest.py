@@ -218,3 +218,50 @@ def _generation_off(monkeypatch: pytest.MonkeyPatch) -> None:
 def _shop_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own copy of the demo shop's orders database."""
     monkeypatch.setenv("SHOP_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")
+
+
+@pytest.fixture
+def private_redis() -> Iterator[Any]:
+    """A redis-server of this test's own (bench/private_servers.py): stopped and restarted at
+    will, so the machine's shared Redis is never touched."""
+    from bench.private_servers import PrivateRedis, Unavailable
+
+    try:
+        server = PrivateRedis()
+    except Unavailable as exc:
+        missing(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[Any]:
+    """A PostgreSQL cluster of this module's own (initdb in a temporary directory): tests restart
+    and stop it; each test makes its own database with `create_database`."""
+    from bench.private_servers import PrivatePostgres, Unavailable
+
+    try:
+        server = PrivatePostgres()
+    except Unavailable as exc:
+        missing(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where tests write screenshots and other artifacts: SWITCHBOARD_TEST_ARTIFACTS when set
+    (e.g. `SWITCHBOARD_TEST_ARTIFACTS=bench/results` to refresh the README's pictures), else a
+    temporary directory. Never a tracked file by default."""
+    named = os.environ.get("SWITCHBOARD_TEST_ARTIFACTS")
+    if named:
+        path = Path(named).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("artifacts")

@@ -27,6 +27,9 @@ class OutputChannel(Protocol):
         `skip` calls: they went out on an earlier try. `delivery_id`: the outbox's id of the
         message, for a client that drops what it has already shown (our widget). Raises DeliveryError."""
 
+    # Optional, where a channel can tell: `connected(recipient_id) -> bool` (or an awaitable bool), whether the
+    # customer is there to receive a message now (socket.io presence across workers, bot/channels/presence.py).
+
 
 class InputChannel(Protocol):
     name: str

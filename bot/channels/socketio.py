@@ -13,11 +13,21 @@ here waits, and a `session_request` with the old session id (a widget that recon
 it missed. A message may name itself in `metadata.message_id` (our widget does): sent again after
 a reconnect, it is not handled twice. A client that asks for an acknowledgement of
 `user_uttered` gets `{"message_id", "duplicate"}` once the message is stored.
+
+Several workers: with a Redis lock store, python-socketio's AsyncRedisManager carries every emit
+to every worker, so a reply sent by any worker (an agent in any console, a reminder) reaches the
+widget wherever it is connected: a worker with the widget's socket delivers with the widget's
+acknowledgement; another one, told by presence.py that the widget is connected elsewhere, emits
+through Redis. A store that is down is answered `{"error", "status": 503, "retry_after"}`
+(nothing stored). With several workers only the WebSocket transport is offered: a long-polling
+session lives in one worker's memory, and the workers share one listening socket with no routing
+by session, so its next poll could land on another worker. Switchboard's widget speaks WebSocket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -32,9 +42,12 @@ from bot.channels.rest import client_message_id
 from bot.engine import UserMessage
 from bot.errors import BadRequest, SwitchboardError
 from bot.settings import Settings
+from bot.storage.outage import unavailable
 
 if TYPE_CHECKING:
     import socketio
+
+    from bot.channels.presence import RedisPresence
 
 log = logging.getLogger(__name__)
 PATH = "socket.io"
@@ -75,12 +88,21 @@ class SocketIOOutput:
 
     name = "socketio"
 
-    def __init__(self, sio: "socketio.AsyncServer", bot_event: str) -> None:
-        self.sio, self.bot_event = sio, bot_event
+    def __init__(self, sio: "socketio.AsyncServer", bot_event: str, presence: "RedisPresence | None" = None) -> None:
+        self.sio, self.bot_event, self.presence = sio, bot_event, presence
 
     async def send(self, recipient_id: str, message: dict[str, Any], *, skip: int = 0,
                    delivery_id: str | None = None) -> None:
         sids = [sid for sid, _ in self.sio.manager.get_participants("/", recipient_id)]
+        if not sids and self.presence is not None and await self.presence.connected(recipient_id):
+            # the widget is connected to another worker: Redis carries the emit there (no acknowledgement
+            # comes back across workers; our widget shows a delivery id once, so a resend is harmless)
+            for part, payload in enumerate(to_socketio(message)[skip:], start=skip):
+                if delivery_id is not None:
+                    payload = {**payload, "metadata": {**(payload.get("metadata") or {}),
+                                                       "delivery_id": f"{delivery_id}:{part}"}}
+                await self.sio.emit(self.bot_event, payload, room=recipient_id)
+            return
         if not sids:  # emitted to an empty room it would reach nobody
             raise DeliveryError(f"the customer's {self.name} chat is not open now; it goes out when the widget "
                                 "reconnects")
@@ -111,9 +133,12 @@ class SocketIOOutput:
             return False
         return True
 
-    def connected(self, recipient_id: str) -> bool:
-        """Whether a widget of this conversation is connected to this server now."""
-        return any(True for _ in self.sio.manager.get_participants("/", recipient_id))
+    async def connected(self, recipient_id: str) -> bool:
+        """Whether a widget of this conversation is connected now, to this worker or (with Redis) to
+        any (a message emitted to an empty room reaches nobody: the console reports it undelivered)."""
+        if any(True for _ in self.sio.manager.get_participants("/", recipient_id)):
+            return True
+        return bool(self.presence is not None and await self.presence.connected(recipient_id))
 
     async def send_stream(self, recipient_id: str, chunks: AsyncIterable[str]) -> str:
         """Stream a text as it is generated; returns the whole text."""
@@ -140,6 +165,12 @@ class SocketIOInput:
         extra = config.get("cors_allowed_origins") or []
         self.origins = set(settings.cors_origins) | set([extra] if isinstance(extra, str) else extra)
         self.max_chars = settings.max_message_chars
+        url = settings.lock_store_url
+        self.redis_url = url if url and url.startswith(("redis://", "rediss://", "unix://")) else None
+        # the workers of one bot share its database: its URL names their channel, so bots sharing a Redis stay apart
+        self.channel = f"switchboard:socketio:{hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]}"
+        self.workers = settings.workers
+        self._presence: RedisPresence | None = None
 
     def origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
         """The configured origins, plus the page this server serves itself (same origin)."""
@@ -151,14 +182,33 @@ class SocketIOInput:
     def mount(self, app: web.Application, on_message: OnMessage) -> SocketIOOutput:
         import socketio
 
+        manager = None
+        if self.redis_url:
+            from bot.channels.presence import RedisPresence
+            from bot.storage.redis_lock import CLIENT_OPTIONS
+
+            manager = socketio.AsyncRedisManager(self.redis_url, channel=self.channel,
+                                                 redis_options=dict(CLIENT_OPTIONS))
+            self._presence = RedisPresence(self.redis_url, self.channel + ":", manager.host_id)
         sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=self.origin_allowed,
-                                   logger=False, engineio_logger=False)
+                                   client_manager=manager, logger=False, engineio_logger=False,
+                                   transports=["websocket"] if self.workers > 1 else ["polling", "websocket"])
         sio.attach(app, socketio_path=PATH)
-        output = SocketIOOutput(sio, self.bot_event)
+        presence = self._presence
+        output = SocketIOOutput(sio, self.bot_event, presence)
+        if presence is not None:
+            app.on_startup.append(lambda _: presence.start())
+            app.on_cleanup.append(lambda _: _close(manager, presence))
 
         async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
             claims = self._verify(auth) if self.jwt_key else None
             await sio.save_session(sid, {"session_id": None, "claims": claims})
+
+        async def disconnect(sid: str, *_: Any) -> None:
+            if presence is not None and self.persistence:
+                session = await sio.get_session(sid)
+                if session.get("session_id"):
+                    await presence.leave(session["session_id"], sid)
 
         async def session_request(sid: str, data: Any = None) -> None:
             requested = data.get("session_id") if isinstance(data, dict) else None
@@ -185,20 +235,24 @@ class SocketIOInput:
                 return await refuse(sid, str(exc), exc.status)
             try:
                 result = await on_message(message)  # its replies go out through the outbox
-            except SwitchboardError as exc:  # e.g. the models are still loading (503: send it again later)
-                log.warning("socket.io message of %s not handled: %s", message.sender_id, exc)
-                return await refuse(sid, str(exc), exc.status)
-            except Exception:
+            except Exception as exc:
+                known = exc if isinstance(exc, SwitchboardError) else unavailable(exc)
+                if known is not None:  # the models still loading, a store down: nothing stored, send it again
+                    log.warning("socket.io message of %s not handled: %s", message.sender_id, known)
+                    return await refuse(sid, str(known), known.status, getattr(known, "retry_after", None))
                 log.exception("socket.io message of conversation %s failed", message.sender_id)
                 return await refuse(sid, "internal error; the server logged the details", 500)
             return {"message_id": message.message_id, "duplicate": result.duplicate}
 
-        async def refuse(sid: str, error: str, status: int) -> dict[str, Any]:
-            answer = {"error": error, "status": status}
+        async def refuse(sid: str, error: str, status: int, retry_after: float | None = None) -> dict[str, Any]:
+            answer: dict[str, Any] = {"error": error, "status": status}
+            if retry_after is not None:
+                answer["retry_after"] = retry_after
             await sio.emit("error", answer, to=sid)
             return answer
 
         sio.on("connect", connect)
+        sio.on("disconnect", disconnect)
         sio.on("session_request", session_request)
         sio.on(self.user_event, user_uttered)
         return output
@@ -221,6 +275,8 @@ class SocketIOInput:
             session["session_id"] = session_id
         if self.persistence:
             await sio.enter_room(sid, session_id)
+            if self._presence is not None:
+                await self._presence.join(session_id, sid)
 
     async def _message(self, sio: "socketio.AsyncServer", sid: str, data: Any) -> UserMessage:
         if not isinstance(data, dict):
@@ -256,3 +312,13 @@ class SocketIOInput:
         message = UserMessage(text=text, sender_id=sender, input_channel=self.name, metadata=metadata,
                               output_channel=self.name)
         return message if message_id is None else replace(message, message_id=message_id)
+
+
+async def _close(manager: Any, presence: "RedisPresence") -> None:
+    """Stop the Redis manager's listener (started at the first connection) and the presence."""
+    listener = getattr(manager, "thread", None)
+    if listener is not None:
+        listener.cancel()
+    if getattr(manager, "redis", None) is not None:
+        await manager.redis.aclose()
+    await presence.close()

@@ -30,14 +30,13 @@ class LiveHub:
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Subscribe in the background: a Redis that is down at start-up does not stop the worker."""
         if not self.redis_url:
             return
-        import redis.asyncio as redis
+        from bot.storage.redis_lock import redis_client
 
-        self._redis = redis.from_url(self.redis_url)
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self.channel)
-        self._reader = asyncio.create_task(self._read(pubsub))
+        self._redis = redis_client(self.redis_url)
+        self._reader = asyncio.create_task(self._read(self._redis.pubsub()))
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -46,15 +45,20 @@ class LiveHub:
                 await self._reader
         if self._redis is not None:
             await self._redis.aclose()
+            await self._redis.connection_pool.disconnect()
         for queue in list(self._subscribers):
             self._offer(queue, None)  # tells the stream to end
 
     async def publish(self, kind: str, data: dict[str, Any]) -> None:
         message = json.dumps({"kind": kind, "data": data}, separators=(",", ":"), default=str)
         if self._redis is not None:
-            await self._redis.publish(self.channel, message)
-        else:
-            self._fan_out(message)
+            try:
+                await self._redis.publish(self.channel, message)
+                return
+            except Exception as exc:  # Redis is down: this worker's consoles still hear of it
+                log.warning("console live updates: Redis unavailable (%s); told this worker's consoles only",
+                            type(exc).__name__)
+        self._fan_out(message)
 
     def subscribe(self) -> "asyncio.Queue[str | None]":
         queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=BACKLOG)
@@ -69,20 +73,24 @@ class LiveHub:
         return len(self._subscribers)
 
     async def _read(self, pubsub: Any) -> None:
+        subscribed = False
         while True:
             try:
+                if not subscribed:
+                    await pubsub.subscribe(self.channel)
+                    subscribed = True
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         data = message["data"]
                         self._fan_out(data.decode() if isinstance(data, bytes) else str(data))
             except asyncio.CancelledError:
-                await pubsub.aclose()
-                raise
-            except Exception as exc:  # Redis restarted: resubscribe after a pause
-                log.warning("console live updates lost Redis (%s); resubscribing", exc)
-                await asyncio.sleep(1.0)
                 with contextlib.suppress(Exception):
-                    await pubsub.subscribe(self.channel)
+                    await pubsub.aclose()
+                raise
+            except Exception as exc:  # Redis down or restarted: subscribe again after a pause
+                log.warning("console live updates lost Redis (%s); resubscribing", type(exc).__name__)
+                subscribed = False
+                await asyncio.sleep(1.0)
 
     def _fan_out(self, message: str) -> None:
         for queue in list(self._subscribers):

@@ -7,6 +7,7 @@ it, and the console shows what stays undelivered, with a resend."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -218,3 +219,8 @@ class Console:
         knowledge = self.runtime.knowledge
         entry = knowledge.get(entry_id) if knowledge is not None else None
         return entry.question if entry is not None else None
+
+
+async def _maybe_await(value: Any) -> Any:
+    """`connected` answers at once (this worker's sockets) or asks Redis (any worker's)."""
+    return await value if inspect.isawaitable(value) else value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
@@ -152,12 +151,10 @@ async def domain(request: web.Request) -> web.Response:
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    models = runtime.engine is not None
-    database = await runtime.store.ping()
-    ok = models and database
-    body = {"status": "ok" if ok else "unavailable", "models": models, "database": database, "time": time.time()}
-    if runtime.load_error:
-        body["error"] = runtime.load_error
-    return web.json_response(body, status=200 if ok else 503)
+    """200 when the models are loaded and every store this worker needs answers; else 503 with
+    Retry-After, `down` naming the stores that do not answer (never SQL)."""
+    body = await request.app[RUNTIME].health()
+    if body["status"] == "ok":
+        return web.json_response(body)
+    return web.json_response(body, status=503, headers={"Retry-After": "2" if body["down"] else "5"})
 

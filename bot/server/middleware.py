@@ -8,8 +8,9 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.errors import SwitchboardError, TooManyRequests, Unauthorized
+from bot.errors import SwitchboardError, Unauthorized
 from bot.server.keys import SETTINGS
+from bot.storage.outage import unavailable
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -26,10 +27,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except SwitchboardError as exc:
-        answer = error_response(exc.status, str(exc))
-        if isinstance(exc, TooManyRequests):
-            answer.headers["Retry-After"] = str(exc.retry_after)
-        return answer
+        return _typed(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -41,9 +39,21 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             if header in exc.headers:
                 response.headers[header] = exc.headers[header]
         return response
-    except Exception:
+    except Exception as exc:
+        outage = unavailable(exc)  # a store restarting or unreachable: 503, the client sends it again
+        if outage is not None:
+            log.warning("%s %s: %s (%s)", request.method, request.path, outage, type(exc).__name__)
+            return _typed(outage)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal error; the server logged the details")
+
+
+def _typed(exc: SwitchboardError) -> web.Response:
+    answer = error_response(exc.status, str(exc))
+    retry_after = getattr(exc, "retry_after", None)  # TooManyRequests, NotReady, StoreUnavailable
+    if retry_after is not None:
+        answer.headers["Retry-After"] = str(retry_after)
+    return answer
 
 
 CORS_HEADERS = "Authorization, Content-Type"

@@ -26,7 +26,8 @@ def run(*args: str, cwd: Path | None = None, stdin: str | None = None, timeout: 
 
 def test_import_bot_does_not_import_torch() -> None:
     code = (
-        "import sys, bot, bot.app, bot.cli, bot.engine, bot.runtime, knowledge.index, training.project\n"
+        "import sys, bot, bot.app, bot.cli, bot.engine, bot.runtime, bot.supervisor, bot.worker, knowledge.index, "
+        "training.project\n"
         "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'faiss', 'sklearn') "
         "if m in sys.modules)\n"
         "assert not heavy, heavy\n"

@@ -2,25 +2,24 @@
 asks for a person; an agent, logged in in a second browser context, sees the conversation appear
 live, reads the annotated transcript, takes it and replies; the widget shows the reply; the agent
 approves the reply as an answer and hands back; the customer asks again and the bot answers from
-the index. Saves bench/results/console.png (the console showing an annotated transcript)."""
+the index. Saves console.png (the console showing an annotated transcript) in the artifacts
+directory (SWITCHBOARD_TEST_ARTIFACTS, else a temporary one)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from tests.conftest import REPO, missing
+from tests.conftest import missing
 from tests.integration.conftest import Server
 from tests.integration.console_client import PASSWORD, add_agent
 from tests.integration.test_widget_browser import ARGS, CHROMIUM, TURN_MS
 
-SCREENSHOT = REPO / "bench" / "results" / "console.png"
 QUESTION = "do you ship to the Faroe Islands?"
 ANSWER = "Yes: parcels to the Faroe Islands go by Posta and take 5 to 7 working days."
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
 
-async def test_customer_and_agent_in_chromium(server: Server, tmp_path: Path) -> None:
+async def test_customer_and_agent_in_chromium(server: Server, artifacts_dir: Path) -> None:
     if not CHROMIUM.exists():
         missing("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     from playwright.async_api import async_playwright, expect
@@ -105,9 +104,7 @@ async def test_customer_and_agent_in_chromium(server: Server, tmp_path: Path) ->
 
             await retrieval.scroll_into_view_if_needed()  # the shot shows retrieval scores and the handoff
             await retrieval.evaluate("node => node.closest('li').scrollIntoView({block: 'start'})")
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            await console.screenshot(path=str(tmp_path / "console.png"), full_page=True)
-            shutil.copyfile(tmp_path / "console.png", SCREENSHOT)
+            await console.screenshot(path=str(artifacts_dir / "console.png"), full_page=True)
 
             await mine.locator("button.approve").click()
             await expect(mine.locator(".approved")).to_be_visible()

@@ -1,24 +1,23 @@
 """The web widget in Debian's Chromium (Playwright): the demo shop page, keyboard-only opening,
 a greeting, an intent question, a support-log question, text that stays text, a quick reply,
-and a reload that keeps the conversation going. Saves bench/results/widget.png."""
+and a reload that keeps the conversation going. Saves widget.png in the artifacts directory
+(SWITCHBOARD_TEST_ARTIFACTS, else a temporary one)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from bot.server.keys import OUTPUTS
-from tests.conftest import REPO, missing
+from tests.conftest import missing
 from tests.integration.conftest import Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 TURN_MS = 90_000  # an upper bound for one bot turn on a busy machine; only a failure waits this long
-SCREENSHOT = REPO / "bench" / "results" / "widget.png"
 
 
-async def test_the_widget_in_chromium(server: Server, tmp_path: Path) -> None:
+async def test_the_widget_in_chromium(server: Server, artifacts_dir: Path) -> None:
     if not CHROMIUM.exists():
         missing("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     from playwright.async_api import async_playwright, expect
@@ -93,9 +92,7 @@ async def test_the_widget_in_chromium(server: Server, tmp_path: Path) -> None:
             await page.keyboard.press("Enter")
             await expect(box).to_be_focused()
 
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(tmp_path / "widget.png"))
-            shutil.copyfile(tmp_path / "widget.png", SCREENSHOT)
+            await page.screenshot(path=str(artifacts_dir / "widget.png"))
             assert not errors, errors
         finally:
             await browser.close()
