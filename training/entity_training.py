@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from training.finetune import FineTuneConfig, FineTuned
 
 
-def entity_f1(ft: "FineTuned", examples: Sequence[Example], max_length: int) -> float:
-    """Micro F1 of the decoded entities against the annotations: exact span, entity, role and group."""
+def entity_f1(ft: "FineTuned", examples: Sequence[Example], max_length: int,
+              edges: dict[str, dict[str, list[str]]] | None = None) -> float:
+    """Micro F1 of the decoded entities against the annotations: exact span, entity, role and group
+    (`edges`: bot/nlu/tagging.py edge_words)."""
     from bot.nlu.network import batch_outputs
     from bot.nlu.tagging import decode, label_of
 
@@ -28,7 +30,7 @@ def entity_f1(ft: "FineTuned", examples: Sequence[Example], max_length: int) -> 
     for example, (pieces, scores) in zip(examples, out.tags):
         gold = {(s.start, s.end, s.label) for s in example.spans}
         got = {(d["start"], d["end"], label_of(d["entity"], d.get("role"), d.get("group")))
-               for d in decode(example.text, pieces, scores, ft.tags, crf=crf)}
+               for d in decode(example.text, pieces, scores, ft.tags, crf=crf, edges=edges)}
         right, found, wanted = right + len(gold & got), found + len(got), wanted + len(gold)
     return 2 * right / (found + wanted) if found + wanted else 1.0
 

@@ -26,6 +26,7 @@ from bot.nlu.transformer import FORMAT_VERSION, MAX_LENGTH, log_softmax, mix, re
 from training.calibration import OOS_LABELS, calibrate_oos, fit_temperature
 from bot.nlu.patterns import PatternFeatures
 from bot.nlu.pipeline import NLUPipeline
+from bot.nlu.tagging import edge_words
 from training.data import Example, NLUData
 from training.finetune import FineTuneConfig, fine_tune, stratified_split
 
@@ -169,7 +170,7 @@ def train_nlu(
         if ft.tags and any(e.spans for e in dev):
             from training.entity_training import entity_f1
 
-            metrics["dev_entity_f1"] = entity_f1(ft, dev, MAX_LENGTH)
+            metrics["dev_entity_f1"] = entity_f1(ft, dev, MAX_LENGTH, edges=edge_words((e.text, e.spans) for e in train))
         if "sentiment_macro_f1" in best:
             metrics["dev_sentiment_macro_f1"] = best["sentiment_macro_f1"]
     else:
@@ -193,6 +194,8 @@ def train_nlu(
         "foreign": {"train": sum(e.label == FALLBACK_INTENT for e in examples)},  # trained on foreign text: nlu_fallback means "foreign"
         "entity_tags": ft.tags,  # the token head's BILOU tags; [] when the data annotates no entity
         "entity_decoder": "crf" if ft.net.entity_crf is not None else "softmax",
+        # words the annotations keep outside each label's spans, stripped from predicted spans' edges
+        "entity_edges": edge_words((e.text, e.spans) for e in examples if e.spans) if ft.tags else {},
         "entity_features": ft.net.tagging.features,  # pattern features the entity head reads (bot/nlu/patterns.py)
         "retrieval_intents": ft.responses,  # the response head's labels: retrieval intents' full names
         "intent_parts": ft.intent_parts,  # multi-intent labels' intents (the composed intent head); [] without

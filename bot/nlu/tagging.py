@@ -8,8 +8,10 @@ their values through the synonyms (Rasa's EntitySynonymMapper)."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -68,13 +70,69 @@ def token_targets(offsets: Sequence[tuple[int, int]], spans: Sequence[Span], tag
     return out
 
 
+WORD = re.compile(r"\w[\w'-]*")
+EDGE_MIN_COUNT = 2  # seen at least this often just outside a label's spans, and never as their edge
+
+
+def edge_words(examples: Iterable[tuple[str, Sequence[Span]]]) -> dict[str, dict[str, list[str]]]:
+    """Words the annotations keep outside each label's spans: for a label, a word seen at least
+    EDGE_MIN_COUNT times right before its spans and never as their first word is "leading" (the
+    article in "the [blue mug](item)"); "trailing" likewise after the last word. Decoding strips
+    them from a predicted span's edges, where a head trained on few examples tends to let them in."""
+    before: dict[str, Counter[str]] = {}
+    after: dict[str, Counter[str]] = {}
+    first: dict[str, set[str]] = {}
+    last: dict[str, set[str]] = {}
+    for text, spans in examples:
+        words = [(m.start(), m.end(), m.group().lower()) for m in WORD.finditer(text)]
+        for span in spans:
+            inside = [w for s, e, w in words if s >= span.start and e <= span.end]
+            if not inside:
+                continue
+            first.setdefault(span.label, set()).add(inside[0])
+            last.setdefault(span.label, set()).add(inside[-1])
+            preceding = [w for s, e, w in words if e <= span.start]
+            following = [w for s, e, w in words if s >= span.end]
+            if preceding:
+                before.setdefault(span.label, Counter())[preceding[-1]] += 1
+            if following:
+                after.setdefault(span.label, Counter())[following[0]] += 1
+    edges: dict[str, dict[str, list[str]]] = {}
+    for label in sorted(first):
+        leading = sorted(w for w, n in before.get(label, Counter()).items()
+                         if n >= EDGE_MIN_COUNT and w not in first[label])
+        trailing = sorted(w for w, n in after.get(label, Counter()).items()
+                          if n >= EDGE_MIN_COUNT and w not in last[label])
+        if leading or trailing:
+            edges[label] = {"leading": leading, "trailing": trailing}
+    return edges
+
+
+def strip_edges(text: str, start: int, end: int, edges: dict[str, list[str]] | None) -> tuple[int, int]:
+    """`start`..`end` without the leading and trailing edge words of its label (edge_words), as long
+    as a word remains."""
+    if not edges:
+        return start, end
+    leading, trailing = set(edges.get("leading", ())), set(edges.get("trailing", ()))
+    words = [(m.start() + start, m.end() + start, m.group().lower()) for m in WORD.finditer(text[start:end])]
+    while len(words) > 1 and words[0][2] in leading:
+        words.pop(0)
+        start = words[0][0]
+    while len(words) > 1 and words[-1][2] in trailing:
+        words.pop()
+        end = words[-1][1]
+    return start, end
+
+
 def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, tags: Sequence[str],
-           synonyms: dict[str, str] | None = None, crf: "CRFWeights | None" = None) -> list[dict[str, Any]]:
+           synonyms: dict[str, str] | None = None, crf: "CRFWeights | None" = None,
+           edges: dict[str, dict[str, list[str]]] | None = None) -> list[dict[str, Any]]:
     """Spans from per-piece tag scores (rows aligned with `offsets`; special tokens are skipped):
     the best BILOU sequence by Viterbi, with the CRF's learned transition scores when the model
     has them, else on the softmax's log-probabilities under BILOU's constraints alone, so a span
     is decoded whole with one type. Each span is widened to whole words; confidence_entity is the
-    mean probability of its pieces' tags (the CRF's marginals, or the softmax)."""
+    mean probability of its pieces' tags (the CRF's marginals, or the softmax). `edges`
+    (edge_words) strips words the annotations always keep outside a label's spans."""
     from bot.nlu.crf import CRFWeights, marginals, viterbi
 
     rows = [i for i, (start, end) in enumerate(offsets) if end > start]
@@ -109,6 +167,7 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, ta
     for start, end, label, ps in _merge_pieces(text, spans):
         start, end = _whole_words(text, start, end)
         start, end = _trim(text, start, end)
+        start, end = _trim(text, *strip_edges(text, start, end, (edges or {}).get(label)))
         if end <= start:
             continue
         surface = text[start:end]

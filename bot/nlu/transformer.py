@@ -116,6 +116,7 @@ class TransformerClassifier:
         torch.set_num_threads(threads)
         self.tags: list[str] = list(self.meta.get("entity_tags") or [])
         self.synonyms: dict[str, str] = dict(self.meta.get("synonyms") or {})
+        self.edges: dict[str, dict[str, list[str]]] = dict(self.meta.get("entity_edges") or {})
         features = int(self.meta.get("entity_features") or 0) if self.tags else 0
         tagging = TagHead(len(self.tags), features, self.meta.get("entity_decoder") == "crf" and bool(self.tags))
         self.retrieval_labels: list[str] = list(self.meta.get("retrieval_intents") or [])
@@ -197,17 +198,22 @@ class TransformerClassifier:
             intents = mix(intents, self.tfidf_intent.log_proba(texts), self.intent_weight)
         if sentiments is not None and self.tfidf_sentiment is not None:
             sentiments = mix(sentiments, self.tfidf_sentiment.log_proba(texts), self.sentiment_weight)
-        learned = [decode(text, pieces, scores, self.tags, self.synonyms, crf=self.crf)
+        learned = [decode(text, pieces, scores, self.tags, self.synonyms, crf=self.crf, edges=self.edges)
                    for text, (pieces, scores) in zip(texts, out.tags)] \
             if out.tags is not None else [[] for _ in texts]
         return ModelOutputs(intents, sentiments, learned, out.responses, out.pooled)
 
     def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
-        """The mean-pooled sentence vectors of `texts` (what a retrieval map projects)."""
+        """The mean-pooled sentence vectors of `texts` (what a retrieval map projects). Int8 layers
+        quantise their input with one scale for the whole batch, so a text's vector depends on what
+        it shares a batch with (cosine down to about 0.93 against itself alone): vectors that are
+        stored or calibrated on (the index, the map, the thresholds) are computed one text at a
+        time, as a lone message is served."""
         from bot.nlu.network import batch_outputs
 
+        batch_size = 1 if self.quantize == "int8" else self.batch_size
         with self._lock:
-            out = batch_outputs(self.net, self.tokenizer, texts, batch_size=self.batch_size, max_length=MAX_LENGTH,
+            out = batch_outputs(self.net, self.tokenizer, texts, batch_size=batch_size, max_length=MAX_LENGTH,
                                 tags=False, pooled=True)
         assert out.pooled is not None
         return out.pooled

@@ -75,14 +75,16 @@ def test_train_skips_unchanged_data_and_retrains_what_changed(trained_project: P
     project = tmp_path / "bot"
     shutil.copytree(trained_project, project)
     steps = train_isolated(project)  # fine-tuning in a child process: its memory goes with it
-    assert [step.name for step in steps] == ["nlu", "retrieval encoder", "index", "dialogue", "routes"]
-    assert [step.trained for step in steps] == [False, False, False, False, False]
+    assert [step.name for step in steps] == ["nlu", "retrieval encoder", "retrieval map", "index", "dialogue", "routes"]
+    assert [step.trained for step in steps] == [False] * 6
     with (project / "data" / "nlu.yml").open("a", encoding="utf-8") as fh:
         fh.write("- intent: thanks\n  examples: |\n    - cheers mate, much obliged\n")
     config = project / "switchboard.yml"  # one epoch: this test is about what is retrained, not how well
     config.write_text(config.read_text().replace("    seed: 13\n", "    seed: 13\n    epochs: 1\n    max_epochs: 1\n    min_steps: 1\n"))
-    nlu, encoder, index, _, routes = train_isolated(project)
-    assert nlu.trained and not encoder.trained and not index.trained
+    nlu, encoder, retrieval_map, index, _, routes = train_isolated(project)
+    assert nlu.trained and not encoder.trained
+    # one encoder: a new NLU model needs a new map onto the retrieval space, and the logs embedded again
+    assert retrieval_map.trained and index.trained
     assert routes.trained and "held-out foreign messages" in routes.detail  # a new model is calibrated again
 
 

@@ -99,7 +99,9 @@ def test_the_model_classifies_and_scores_sentiment(model: Path) -> None:
     assert angry.sentiment is not None and angry.sentiment.label == "negative"
     assert abs(sum(c for _, c in greet.ranking) - 1.0) < 1e-4
     assert track.entities == () and refund.embedding is None
-    assert classifier.predict(["track order 123"])[0].entities[0]["value"] == "123"
+    # without a config.yml the pipeline is Rasa's default: regexes are features, not an extractor,
+    # and these examples annotate no entity, so none is predicted
+    assert classifier.predict(["track order 123"])[0].entities == ()
 
 
 def test_evaluate_nlu_writes_the_report(data: Path, model: Path, tmp_path: Path) -> None:

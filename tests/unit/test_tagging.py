@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.nlu.tagging import IGNORE, Span, decode, label_of, tag_names, token_targets
+from bot.nlu.tagging import IGNORE, Span, decode, edge_words, label_of, strip_edges, tag_names, token_targets
 
 TEXT = "fly from New York to Paris"
 # word pieces as a BERT tokenizer gives them: [CLS] fly from new york to paris [SEP]
@@ -83,3 +83,29 @@ def test_decoding_keeps_spans_whole_with_one_type_and_whole_words() -> None:
     rows[3, tags.index("L-order_number||")] = 0.96
     (found,) = decode("go NW-1.", [(0, 0), (0, 2), (3, 6), (6, 8), (0, 0)], np.log(rows), tags)
     assert found["value"] == "NW-1"
+
+
+def test_edge_words_are_those_the_annotations_keep_outside_a_label() -> None:
+    item = label_of("item")
+    data = [("the blue mug", [Span(4, 12, "item", "blue mug")]),
+            ("return the bread knife please", [Span(11, 22, "item", "bread knife")]),
+            ("it's the oak tray please", [Span(9, 17, "item", "oak tray")]),
+            ("the thing", [Span(0, 9, "item", "the thing")])]  # "the" starts a span once: never stripped
+    assert edge_words(data) == {item: {"leading": [], "trailing": ["please"]}}
+    edges = edge_words(data[:3])
+    assert edges == {item: {"leading": ["the"], "trailing": ["please"]}}
+    text = "I'd like to return the ceramic vase please"
+    start = text.index("the ceramic")
+    assert strip_edges(text, start, len(text), edges[item]) == (text.index("ceramic"), text.index(" please"))
+    assert strip_edges("the", 0, 3, edges[item]) == (0, 3)  # a lone edge word stays: something must remain
+    assert strip_edges(text, start, len(text), None) == (start, len(text))
+
+
+def test_decoding_strips_a_labels_edge_words() -> None:
+    text = "fly from the Paris"
+    pieces = [(0, 0), (0, 3), (4, 8), (9, 12), (13, 18), (0, 0)]
+    scores = one_hot(["O", "O", "O", f"B-{TO}", f"L-{TO}", "O"])
+    (whole,) = decode(text, pieces, scores, TAGS)
+    assert whole["value"] == "the Paris"
+    (stripped,) = decode(text, pieces, scores, TAGS, edges={TO: {"leading": ["the"], "trailing": []}})
+    assert (stripped["start"], stripped["end"], stripped["value"]) == (13, 18, "Paris")
