@@ -80,11 +80,14 @@ async def add_message(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     if len(text) > settings.max_message_chars:
         raise PayloadTooLarge(f"'text' is {len(text)} characters; the limit is {settings.max_message_chars}")
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be a JSON object")
     runtime = request.app[RUNTIME]
     engine = runtime.require_engine()
     prediction = await engine.parse(text)
     parse_data = body.get("parse_data") if isinstance(body.get("parse_data"), dict) else prediction.parse_data()
-    event = ev.user(text, parse_data, input_channel="http_api", metadata=body.get("metadata") or {})
+    event = ev.user(text, parse_data, input_channel="http_api", metadata=metadata)
     async with engine.locks.lock(cid):
         await runtime.store.append(cid, [event], initial_slots=runtime.domain.initial_slots)
     return web.json_response(await _tracker(request, cid))
