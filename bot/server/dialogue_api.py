@@ -24,7 +24,7 @@ from bot.domain import DEFAULT_ACTIONS, DEFAULT_INTENTS
 from bot.engine import UserMessage
 from bot.errors import BadRequest, InvalidEvent, NotFound
 from bot.server.api import _conversation_id, _tracker
-from bot.server.keys import OUTPUTS, RUNTIME
+from bot.server.keys import OUTPUTS, RUNTIME, TURN_ADMISSION
 from bot.server.requests import json_body, json_object
 
 routes = web.RouteTableDef()
@@ -76,7 +76,8 @@ async def trigger_intent(request: web.Request) -> web.Response:
     state = (await runtime.store.load(cid, window=1)).state
     output = _output(request, state.latest_input_channel)
     channel = state.latest_input_channel or "http_api"
-    result = await engine.handle(UserMessage(text, cid, input_channel=channel, metadata={"trigger_intent": True}))
+    with request.app[TURN_ADMISSION].admit(cid):
+        result = await engine.handle(UserMessage(text, cid, input_channel=channel, metadata={"trigger_intent": True}))
     messages = [{"recipient_id": cid, **m} for m in result.replies]
     await _send(output, cid, result.replies)
     return web.json_response({"tracker": await _tracker(request, cid), "messages": messages})
