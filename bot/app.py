@@ -21,11 +21,11 @@ from bot.server import api, dialogue_api, knowledge_api, pages, privacy_api
 from bot.server.keys import ADDRESS_LIMITER, OUTPUTS, RUNTIME, SETTINGS, TURN_ADMISSION
 from bot.server.limits import AddressLimiter, TurnAdmission
 from bot.server.middleware import auth, checked_url, cors, errors, limits
+from bot.server.requests import MAX_BODY
 from bot.settings import Settings
 from bot.storage.outbox import OutboxStore
 
 log = logging.getLogger(__name__)
-MAX_BODY = 256 * 1024
 
 
 def create_app(

@@ -38,11 +38,13 @@ from aiohttp import web
 from bot.channels.base import DeliveryError, OnMessage, parts, require
 from bot.channels.dispatch import DISPATCHER
 from bot.channels.rest import client_message_id
+from bot.channels.socketio_packet import TOO_DEEP, packet_class
 from bot.engine import UserMessage
 from bot.console.auth import client_address
 from bot.errors import BadRequest, SwitchboardError
 from bot.server import json_input
 from bot.server.keys import ADDRESS_LIMITER
+from bot.server.requests import MAX_BODY
 from bot.settings import Settings
 from bot.storage.outage import unavailable
 
@@ -195,6 +197,8 @@ class SocketIOInput:
             self._presence = RedisPresence(self.redis_url, self.channel + ":", manager.host_id)
         sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=self.origin_allowed,
                                    client_manager=manager, logger=False, engineio_logger=False,
+                                   max_http_buffer_size=MAX_BODY,  # as an HTTP body
+                                   serializer=packet_class(),  # 10,000-deep JSON: an error event
                                    transports=["websocket"] if self.workers > 1 else ["polling", "websocket"])
         sio.attach(app, socketio_path=PATH)
         presence = self._presence
@@ -267,7 +271,13 @@ class SocketIOInput:
             await sio.emit("error", answer, to=sid)
             return answer
 
+        async def too_deep(sid: str, *_: Any) -> dict[str, Any]:
+            log.warning("socket.io message of %s refused: nested too deeply to decode", sid)
+            return await refuse(sid, "the socket.io message is nested too deeply to read (over "
+                                f"{json_input.MAX_DEPTH} levels)", 400)
+
         sio.on("connect", connect)
+        sio.on(TOO_DEEP, too_deep)
         sio.on("disconnect", disconnect)
         sio.on("session_request", session_request)
         sio.on(self.user_event, user_uttered)

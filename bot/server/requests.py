@@ -9,6 +9,8 @@ from aiohttp import web
 from bot.errors import BadRequest
 from bot.server import json_input
 
+MAX_BODY = 256 * 1024  # the largest request body (aiohttp's client_max_size) or socket.io message read
+
 
 async def json_body(request: web.Request) -> Any:
     """The body as checked JSON. aiohttp stops reading at the app's client_max_size (413), with
