@@ -301,3 +301,22 @@ async def test_a_poisoned_message_among_twelve_customers_fails_only_itself(hosti
     assert reason["escalate"] == "turn_failed" and "cannot encode" in reason["error"]
     async with server.http.post(server.base + WEBHOOK, json=say("h-poisoned", "hi")) as r:
         assert r.status == 200  # and the conversation goes on (with a person, when errors hand over)
+
+
+async def test_tracker_api_changes_wait_in_the_same_bounded_queue(hostile_server: Server) -> None:
+    server = hostile_server
+    url = f"{server.base}/conversations/h-events-flood/tracker/events"
+
+    async def post() -> int:
+        async with server.http.post(url, json={"event": "slot", "name": "order_number", "value": "NW-1"}) as r:
+            return r.status
+
+    async with server.app[RUNTIME].locks.lock("h-events-flood"):
+        posts = [asyncio.create_task(post()) for _ in range(20)]
+        refused = []
+        for finished in asyncio.as_completed(posts):  # 9 of them wait (1 + 8), the rest are refused at once
+            refused.append(await finished)
+            if len(refused) == 11:
+                break
+        assert refused == [429] * 11
+    assert sorted(await asyncio.gather(*posts)) == [200] * 9 + [429] * 11
