@@ -320,3 +320,20 @@ async def test_tracker_api_changes_wait_in_the_same_bounded_queue(hostile_server
                 break
         assert refused == [429] * 11
     assert sorted(await asyncio.gather(*posts)) == [200] * 9 + [429] * 11
+
+
+async def test_a_poisoned_message_to_a_conversation_with_an_agent_is_stored_for_the_agent(
+        hostile_server: Server) -> None:
+    server = hostile_server
+    engine = server.app[RUNTIME].require_engine()
+    async with server.http.post(f"{server.base}/conversations/h-paused/tracker/events", json={"event": "pause"}) as r:
+        assert r.status == 200
+    real = engine.batcher.classifier
+    poisoned = engine.batcher.classifier = Poisoned(real)
+    poisoned.release.set()
+    try:
+        assert await server.say("h-paused", "POISON for the agent") == []  # the bot keeps quiet, as it does then
+    finally:
+        engine.batcher.classifier = real
+    user = [e for e in (await server.tracker("h-paused"))["events"] if e["event"] == "user"]
+    assert [(u["text"], u["parse_data"]["intent"]) for u in user] == [("POISON for the agent", {})]
