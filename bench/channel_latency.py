@@ -116,7 +116,8 @@ async def measure(project: Path, turns: int, out: Path) -> dict[str, Any]:
                 "slack": {"slack_token": SLACK_TOKEN, "slack_signing_secret": SLACK_SECRET, "base_url": sl.api_url}}
     tmp = Path(tempfile.mkdtemp(prefix="channel-bench-"))
     os.environ.setdefault("SHOP_DATABASE_URL", f"sqlite+aiosqlite:///{tmp / 'shop.db'}")
-    settings = load_settings(project, database_url=f"sqlite+aiosqlite:///{tmp / 'bot.db'}", channels=channels)
+    settings = load_settings(project, database_url=f"sqlite+aiosqlite:///{tmp / 'bot.db'}", channels=channels,
+                             rate_limit=0)  # back-to-back turns from one address
     runner = web.AppRunner(create_app(settings, wait_for_models=True), shutdown_timeout=2.0)
     await runner.setup()
     port = free_port()

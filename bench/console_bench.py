@@ -54,7 +54,8 @@ class Bot:
         self.base = f"http://127.0.0.1:{self.port}"
         db = workdir / f"console-{'redis' if redis else 'local'}.db"
         self.env = {**os.environ, "SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-                    "SWITCHBOARD_GENERATOR": "none", "SWITCHBOARD_API_TOKEN": ""}
+                    "SWITCHBOARD_GENERATOR": "none", "SWITCHBOARD_API_TOKEN": "",
+                    "SWITCHBOARD_RATE_LIMIT": "0"}  # the load comes from one address
         if redis:
             self.env["SWITCHBOARD_LOCK_STORE_URL"] = REDIS
         cli = [sys.executable, "-m", "bot.cli", "--project", str(project)]

@@ -91,7 +91,7 @@ def run_one(project: Path, max_batch: int, quantize: str, threads: int, connecti
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="sb-parse-"))
     env = {**os.environ, "SWITCHBOARD_MAX_BATCH": str(max_batch), "SWITCHBOARD_NLU_QUANTIZE": quantize,
-           "SWITCHBOARD_TORCH_THREADS": str(threads),
+           "SWITCHBOARD_TORCH_THREADS": str(threads), "SWITCHBOARD_RATE_LIMIT": "0",  # wrk: one address
            "SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'bot.db'}",
            "SHOP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'shop.db'}"}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "--project", str(project), "run", "--port", str(port)],

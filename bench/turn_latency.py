@@ -171,6 +171,7 @@ def main() -> int:
         env = dict(os.environ,
                    SWITCHBOARD_DATABASE_URL=args.database_url or f"sqlite+aiosqlite:///{tmp}/bot.db",
                    SHOP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp}/shop.db",
+                   SWITCHBOARD_RATE_LIMIT="0",  # back-to-back turns from one address
                    PYTHONPATH=str(tree))
         log_path = Path(tmp) / "server.log"
         with log_path.open("wb") as log:

@@ -18,26 +18,31 @@ from bot.reminders import ReminderScheduler
 from bot.reminders import payload as reminder_payload
 from bot.runtime import Runtime
 from bot.server import api, dialogue_api, knowledge_api, pages, privacy_api
-from bot.server.keys import OUTPUTS, RUNTIME, SETTINGS
-from bot.server.middleware import auth, cors, errors
+from bot.server.keys import ADDRESS_LIMITER, OUTPUTS, RUNTIME, SETTINGS, TURN_ADMISSION
+from bot.server.limits import AddressLimiter, TurnAdmission
+from bot.server.middleware import auth, checked_url, cors, errors, limits
+from bot.server.requests import MAX_BODY
 from bot.settings import Settings
 from bot.storage.outbox import OutboxStore
 
 log = logging.getLogger(__name__)
-MAX_BODY = 256 * 1024
 
 
 def create_app(
     settings: Settings, *, channels: tuple[str, ...] | None = None, wait_for_models: bool = False
 ) -> web.Application:
     """`channels`: the channels to mount (default: those of the project's credentials.yml)."""
-    app = web.Application(middlewares=[errors, cors, auth], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[errors, cors, limits, checked_url, auth], client_max_size=MAX_BODY)
     runtime = Runtime.create(settings)
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
+    app[ADDRESS_LIMITER] = AddressLimiter(settings.rate_limit, settings.rate_limit_burst)
+    admission = app[TURN_ADMISSION] = TurnAdmission(settings.max_waiting_turns)
 
     async def on_message(message: UserMessage) -> TurnResult:
-        return await runtime.require_engine().handle(message)
+        """Every channel's messages: a conversation with too many waiting already is refused (429)."""
+        with admission.admit(message.sender_id):
+            return await runtime.require_engine().handle(message)
 
     app[OUTPUTS] = mount_channels(app, settings, on_message, channels)
     dispatcher = app[DISPATCHER] = Dispatcher(OutboxStore(runtime.store.engine), runtime.locks, app[OUTPUTS])

@@ -137,8 +137,12 @@ class Engine:
             if self._new_session(tracker):
                 new += await self._start_session(tracker, message)
             if tracker.state.paused:  # a person has (or is about to take) the conversation: store, say nothing
-                prediction = await self.parse(message.text)
-                new.append(self._user_event(message, prediction))
+                try:
+                    new.append(self._user_event(message, await self.parse(message.text)))
+                except Exception:  # the agent reads it anyway: stored without an intent
+                    log.exception("conversation %s (with an agent): the message could not be classified",
+                                  message.sender_id)
+                    new.append(self._unparsed(message))
                 return await self._store(message, new, [], None)
 
             mark = len(new)
@@ -148,9 +152,7 @@ class Engine:
                 log.exception("turn failed for conversation %s", message.sender_id)
                 user = next((e for e in new[mark:] if e["event"] == "user"), None)
                 del new[mark:]  # nothing half-done is stored: only the message and the apology
-                new.append(user or ev.user(message.text, {"text": message.text, "intent": {}, "entities": []},
-                                           input_channel=message.input_channel, metadata=message.metadata,
-                                           message_id=message.message_id))
+                new.append(user or self._unparsed(message))
                 reason = {"route": "fallback", "error": f"{type(exc).__name__}: {exc}", "escalate": "turn_failed",
                           "timings_ms": {}}
                 replies, decision = self._say(self.domain.render(DEFAULT_RESPONSE, {}), new, reason), None
@@ -275,6 +277,12 @@ class Engine:
             metadata=message.metadata,
             message_id=message.message_id,
         )
+
+    @staticmethod
+    def _unparsed(message: UserMessage) -> dict[str, Any]:
+        """The message as a user event without an intent (its turn failed before or in the NLU)."""
+        return ev.user(message.text, {"text": message.text, "intent": {}, "entities": []},
+                       input_channel=message.input_channel, metadata=message.metadata, message_id=message.message_id)
 
     @staticmethod
     def _reason(prediction: Prediction, decision: Decision, nlu_ms: float, policy_ms: float) -> dict[str, Any]:

@@ -3,6 +3,7 @@ environment, then handed down. Nothing else reads files or env vars for configur
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -82,6 +83,11 @@ class Settings:
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:5005", "http://localhost:5005")
     # proxies in front of the server (server.trusted_proxies): their X-Forwarded-For names the client
     trusted_proxies: tuple[str, ...] = ()
+    # requests a second per client address (token bucket, bursts of rate_limit_burst); 0: no limit
+    rate_limit: float = 20.0
+    rate_limit_burst: int = 40
+    # turns of one conversation that may wait behind the running one (per worker); 0: no bound
+    max_waiting_turns: int = 8
     # endpoints.yml `generator:` (None: generation off) and switchboard.yml `generation:`
     generator: GeneratorConfig | None = None
     generation: GenerationSettings = field(default_factory=GenerationSettings)
@@ -188,6 +194,12 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         ),
         "cors_origins": tuple(server.get("cors_origins") or Settings.cors_origins),
         "trusted_proxies": tuple(str(p) for p in server.get("trusted_proxies") or ()),
+        "rate_limit": _number(float, "server.rate_limit", env("SWITCHBOARD_RATE_LIMIT")
+                              or server.get("rate_limit", Settings.rate_limit)),
+        "rate_limit_burst": _number(int, "server.rate_limit_burst",
+                                    server.get("rate_limit_burst", Settings.rate_limit_burst)),
+        "max_waiting_turns": _number(int, "server.max_waiting_turns_per_conversation",
+                                     server.get("max_waiting_turns_per_conversation", Settings.max_waiting_turns)),
         "generation": parse_generation(own.get("generation")),
         "handoff": parse_handoff(own.get("handoff")),
         "calibration": parse_calibration(own.get("calibration")),
@@ -283,6 +295,11 @@ def _check(s: Settings) -> None:
     if min(s.retrieval_k, s.history_window, s.torch_threads, s.max_batch, s.workers) < 1:
         raise ConfigError("retrieval.k, engine.history_window, torch_threads, engine.max_batch and workers "
                           "must be >= 1")
+    if min(s.rate_limit, s.rate_limit_burst, s.max_waiting_turns) < 0 or not math.isfinite(s.rate_limit):
+        raise ConfigError("server.rate_limit, server.rate_limit_burst and server.max_waiting_turns_per_conversation "
+                          "must be >= 0 (0: off)")
+    if s.rate_limit > 0 and s.rate_limit_burst < 1:
+        raise ConfigError("server.rate_limit_burst must be >= 1 while server.rate_limit is on")
     if not supported_url(s.database_url):
         raise ConfigError(
             f"unsupported database URL {s.database_url.split('://')[0]}://...; use sqlite+aiosqlite:///file.db, "

@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.channels.base import OnMessage
 from bot.engine import UserMessage
 from bot.errors import BadRequest, PayloadTooLarge
+from bot.server import json_input
 from bot.server.keys import SETTINGS
 from bot.server.requests import json_object
 
@@ -43,10 +44,7 @@ def parse_message(body: dict[str, Any], *, max_chars: int, default_channel: str)
         raise PayloadTooLarge(f"'message' is {len(text)} characters; the limit is {max_chars}")
     metadata = body.get("metadata") or {}
     if isinstance(metadata, str):  # some widgets send it as a JSON string
-        try:
-            metadata = json.loads(metadata)
-        except json.JSONDecodeError as exc:
-            raise BadRequest("'metadata' must be a JSON object") from exc
+        metadata = json_input.loads(metadata, what="'metadata'", at="metadata")
     if not isinstance(metadata, dict):
         raise BadRequest("'metadata' must be a JSON object")
     channel = body.get("input_channel") or default_channel

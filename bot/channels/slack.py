@@ -22,7 +22,8 @@ from aiohttp import web
 
 from bot.channels.base import DeliveryError, OnMessage, parts, require, too_long
 from bot.engine import UserMessage
-from bot.errors import NotFound
+from bot.errors import BadRequest, NotFound
+from bot.server import json_input
 from bot.server.keys import RUNTIME
 from bot.settings import Settings
 
@@ -176,6 +177,7 @@ class SlackInput:
         bolt.event(re.compile(r".*"))(ignore)
 
         async def webhook(request: web.Request) -> web.Response:
+            checked_body(await request.read(), request.content_type)  # 400 before Bolt parses it
             return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
         async def health(_: web.Request) -> web.Response:
@@ -183,6 +185,26 @@ class SlackInput:
 
         app.add_routes([web.get("/webhooks/slack/", health), web.post("/webhooks/slack/webhook", webhook)])
         return output
+
+
+def checked_body(raw: bytes, content_type: str) -> None:
+    """A Slack request as strict as any other body (bot/server/json_input.py): JSON for events, a
+    form whose `payload` field is JSON for button clicks. BadRequest (400) otherwise."""
+    from urllib.parse import parse_qsl
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the Slack request is not valid UTF-8: {exc}") from None
+    if content_type != "application/x-www-form-urlencoded" and not text.startswith("payload="):
+        json_input.loads(text, what="the Slack event")
+        return
+    for name, value in parse_qsl(text, keep_blank_values=True):
+        json_input.check_text(name, "a form field's name")
+        if name == "payload":
+            json_input.loads(value, what="the Slack form's 'payload'")
+        else:
+            json_input.check_text(value, f"the Slack form's {name!r}")
 
 
 def _address(event: dict[str, Any], body: dict[str, Any], *, thread: bool) -> dict[str, Any]:

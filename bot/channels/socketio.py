@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import uuid
 from dataclasses import replace
@@ -39,8 +38,13 @@ from aiohttp import web
 from bot.channels.base import DeliveryError, OnMessage, parts, require
 from bot.channels.dispatch import DISPATCHER
 from bot.channels.rest import client_message_id
+from bot.channels.socketio_packet import TOO_DEEP, packet_class
 from bot.engine import UserMessage
+from bot.console.auth import client_address
 from bot.errors import BadRequest, SwitchboardError
+from bot.server import json_input
+from bot.server.keys import ADDRESS_LIMITER
+from bot.server.requests import MAX_BODY
 from bot.settings import Settings
 from bot.storage.outage import unavailable
 
@@ -165,6 +169,7 @@ class SocketIOInput:
         extra = config.get("cors_allowed_origins") or []
         self.origins = set(settings.cors_origins) | set([extra] if isinstance(extra, str) else extra)
         self.max_chars = settings.max_message_chars
+        self.trusted_proxies = settings.trusted_proxies
         url = settings.lock_store_url
         self.redis_url = url if url and url.startswith(("redis://", "rediss://", "unix://")) else None
         # the workers of one bot share its database: its URL names their channel, so bots sharing a Redis stay apart
@@ -192,6 +197,8 @@ class SocketIOInput:
             self._presence = RedisPresence(self.redis_url, self.channel + ":", manager.host_id)
         sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=self.origin_allowed,
                                    client_manager=manager, logger=False, engineio_logger=False,
+                                   max_http_buffer_size=MAX_BODY,  # as an HTTP body
+                                   serializer=packet_class(),  # 10,000-deep JSON: an error event
                                    transports=["websocket"] if self.workers > 1 else ["polling", "websocket"])
         sio.attach(app, socketio_path=PATH)
         presence = self._presence
@@ -202,7 +209,10 @@ class SocketIOInput:
 
         async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
             claims = self._verify(auth) if self.jwt_key else None
-            await sio.save_session(sid, {"session_id": None, "claims": claims})
+            request = environ.get("aiohttp.request")  # engine.io's environ says 127.0.0.1 for every client
+            address = client_address(getattr(request, "remote", None), environ.get("HTTP_X_FORWARDED_FOR"),
+                                     self.trusted_proxies)
+            await sio.save_session(sid, {"session_id": None, "claims": claims, "address": address})
 
         async def disconnect(sid: str, *_: Any) -> None:
             if presence is not None and self.persistence:
@@ -211,6 +221,12 @@ class SocketIOInput:
                     await presence.leave(session["session_id"], sid)
 
         async def session_request(sid: str, data: Any = None) -> None:
+            try:
+                json_input.check(data, what="the 'session_request' payload")
+            except BadRequest as exc:
+                log.warning("socket.io session_request refused: %s", exc)
+                await refuse(sid, str(exc), exc.status)
+                return
             requested = data.get("session_id") if isinstance(data, dict) else None
             returning = isinstance(requested, str) and bool(requested.strip()) and len(requested) <= MAX_SESSION_ID
             if not returning:
@@ -230,9 +246,13 @@ class SocketIOInput:
         async def user_uttered(sid: str, data: Any = None) -> dict[str, Any]:
             """Handle a message; what it returns is the acknowledgement a client may ask for."""
             try:
+                limiter = app.get(ADDRESS_LIMITER)
+                if limiter is not None and limiter.enabled:  # the same request rate as over HTTP
+                    limiter.take(str((await sio.get_session(sid)).get("address") or "unknown"))
                 message = await self._message(sio, sid, data)
             except SwitchboardError as exc:
-                return await refuse(sid, str(exc), exc.status)
+                log.warning("socket.io %s of %s refused: %s", self.user_event, sid, exc)
+                return await refuse(sid, str(exc), exc.status, getattr(exc, "retry_after", None))
             try:
                 result = await on_message(message)  # its replies go out through the outbox
             except Exception as exc:
@@ -251,7 +271,13 @@ class SocketIOInput:
             await sio.emit("error", answer, to=sid)
             return answer
 
+        async def too_deep(sid: str, *_: Any) -> dict[str, Any]:
+            log.warning("socket.io message of %s refused: nested too deeply to decode", sid)
+            return await refuse(sid, "the socket.io message is nested too deeply to read (over "
+                                f"{json_input.MAX_DEPTH} levels)", 400)
+
         sio.on("connect", connect)
+        sio.on(TOO_DEEP, too_deep)
         sio.on("disconnect", disconnect)
         sio.on("session_request", session_request)
         sio.on(self.user_event, user_uttered)
@@ -281,6 +307,7 @@ class SocketIOInput:
     async def _message(self, sio: "socketio.AsyncServer", sid: str, data: Any) -> UserMessage:
         if not isinstance(data, dict):
             raise BadRequest(f"'{self.user_event}' needs an object {{\"message\", \"session_id\"}}")
+        json_input.check(data, what=f"the '{self.user_event}' payload")  # NUL, lone surrogates, NaN, depth
         text = data.get("message")
         if not isinstance(text, str) or not text.strip():
             raise BadRequest("'message' must be a non-empty string")
@@ -288,10 +315,7 @@ class SocketIOInput:
             raise BadRequest(f"'message' is {len(text)} characters; the limit is {self.max_chars}")
         metadata = data.get(self.metadata_key) or data.get("metadata") or {}
         if isinstance(metadata, str):  # some widgets send it as a JSON string
-            try:
-                metadata = json.loads(metadata)
-            except json.JSONDecodeError:
-                raise BadRequest("'metadata' must be a JSON object") from None
+            metadata = json_input.loads(metadata, what="'metadata'", at="metadata")
         if not isinstance(metadata, dict):
             raise BadRequest("'metadata' must be a JSON object")
         session = await sio.get_session(sid)

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 class MicroBatcher:
     """Queue texts; one worker task takes whatever is waiting (up to `max_batch`) and
     classifies it in one call off the event loop. A lone message goes through at once:
-    batches form only from messages that arrive while a pass is running."""
+    batches form only from messages that arrive while a pass is running. When a pass raises,
+    its messages are classified one at a time: a message that breaks the model fails its own
+    turn, never another customer's."""
 
     def __init__(self, classifier: Classifier, *, max_batch: int = 32) -> None:
         self.classifier, self.max_batch = classifier, max_batch
@@ -27,6 +29,11 @@ class MicroBatcher:
     @property
     def intents(self) -> Sequence[str]:
         return self.classifier.intents
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting for the next pass."""
+        return self._queue.qsize() if self._queue is not None else 0
 
     async def predict(self, text: str) -> Prediction:
         if self._worker is None or self._worker.done():
@@ -45,18 +52,44 @@ class MicroBatcher:
             texts = [text for text, _ in batch]
             try:
                 predictions = await asyncio.to_thread(self.classifier.predict, texts)
-            except Exception as exc:  # every waiting turn gets the error, the worker lives on
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                else:  # one message may have broken the pass: each is tried alone, only its own turn fails
+                    log.warning("a batch of %d messages failed (%s: %s); classifying them one by one",
+                                len(batch), type(exc).__name__, exc)
+                    await self._one_by_one(batch)
                 continue
             self.batches += 1
             self.messages += len(batch)
             for (_, future), prediction in zip(batch, predictions):
-                if not future.done():
-                    future.set_result(prediction)
+                _settle(future, prediction)
+
+    async def _one_by_one(self, batch: list[tuple[str, asyncio.Future[Prediction]]]) -> None:
+        for text, future in batch:
+            if future.done():  # its turn gave up meanwhile
+                continue
+            try:
+                [prediction] = await asyncio.to_thread(self.classifier.predict, [text])
+            except Exception as exc:
+                log.warning("the message %r cannot be classified: %s: %s", text[:80], type(exc).__name__, exc)
+                _settle(future, exc)
+                continue
+            self.batches += 1
+            self.messages += 1
+            _settle(future, prediction)
 
     async def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
             self._worker = None
+
+
+def _settle(future: "asyncio.Future[Prediction]", outcome: Prediction | BaseException) -> None:
+    """Give the waiting turn its prediction or its error (unless it stopped waiting)."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

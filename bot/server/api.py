@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
@@ -10,7 +11,7 @@ import bot
 from bot import events as ev
 from bot.actions.base import RASA_PROTOCOL_VERSION
 from bot.errors import BadRequest, InvalidEvent, PayloadTooLarge
-from bot.server.keys import RUNTIME, SETTINGS
+from bot.server.keys import RUNTIME, SETTINGS, TURN_ADMISSION
 from bot.server.requests import json_body, json_object
 from bot.tracker import State, after_restart, apply, tracker_json
 
@@ -23,6 +24,15 @@ def _conversation_id(request: web.Request) -> str:
     if not cid.strip() or len(cid) > 255:
         raise BadRequest("the conversation id must be 1 to 255 characters")
     return cid
+
+
+@asynccontextmanager
+async def locked(request: web.Request, cid: str) -> AsyncIterator[None]:
+    """The conversation's lock for a change made through the API: it waits in the conversation's
+    bounded queue as a message does (429 beyond server.max_waiting_turns_per_conversation)."""
+    with request.app[TURN_ADMISSION].admit(cid):
+        async with request.app[RUNTIME].require_engine().locks.lock(cid):
+            yield
 
 
 async def _tracker(request: web.Request, cid: str) -> dict[str, Any]:
@@ -62,8 +72,7 @@ async def append_events(request: web.Request) -> web.Response:
         raise InvalidEvent("send one event object or a non-empty list of events")
     events = [ev.validate(raw) for raw in raw_events]  # all valid, or nothing is stored
     runtime = request.app[RUNTIME]
-    engine = runtime.require_engine()
-    async with engine.locks.lock(cid):
+    async with locked(request, cid):
         await runtime.store.append(cid, events, initial_slots=runtime.domain.initial_slots)
     return web.json_response(await _tracker(request, cid))
 
@@ -80,12 +89,15 @@ async def add_message(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     if len(text) > settings.max_message_chars:
         raise PayloadTooLarge(f"'text' is {len(text)} characters; the limit is {settings.max_message_chars}")
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be a JSON object")
     runtime = request.app[RUNTIME]
     engine = runtime.require_engine()
     prediction = await engine.parse(text)
     parse_data = body.get("parse_data") if isinstance(body.get("parse_data"), dict) else prediction.parse_data()
-    event = ev.user(text, parse_data, input_channel="http_api", metadata=body.get("metadata") or {})
-    async with engine.locks.lock(cid):
+    event = ev.user(text, parse_data, input_channel="http_api", metadata=metadata)
+    async with locked(request, cid):
         await runtime.store.append(cid, [event], initial_slots=runtime.domain.initial_slots)
     return web.json_response(await _tracker(request, cid))
 

@@ -23,8 +23,8 @@ from bot.dialogue.loop import turn_events
 from bot.domain import DEFAULT_ACTIONS, DEFAULT_INTENTS
 from bot.engine import UserMessage
 from bot.errors import BadRequest, InvalidEvent, NotFound
-from bot.server.api import _conversation_id, _tracker
-from bot.server.keys import OUTPUTS, RUNTIME
+from bot.server.api import _conversation_id, _tracker, locked
+from bot.server.keys import OUTPUTS, RUNTIME, TURN_ADMISSION
 from bot.server.requests import json_body, json_object
 
 routes = web.RouteTableDef()
@@ -76,7 +76,8 @@ async def trigger_intent(request: web.Request) -> web.Response:
     state = (await runtime.store.load(cid, window=1)).state
     output = _output(request, state.latest_input_channel)
     channel = state.latest_input_channel or "http_api"
-    result = await engine.handle(UserMessage(text, cid, input_channel=channel, metadata={"trigger_intent": True}))
+    with request.app[TURN_ADMISSION].admit(cid):
+        result = await engine.handle(UserMessage(text, cid, input_channel=channel, metadata={"trigger_intent": True}))
     messages = [{"recipient_id": cid, **m} for m in result.replies]
     await _send(output, cid, result.replies)
     return web.json_response({"tracker": await _tracker(request, cid), "messages": messages})
@@ -96,7 +97,7 @@ async def execute(request: web.Request) -> web.Response:
     policy, confidence = body.get("policy"), body.get("confidence")
     if confidence is not None and not isinstance(confidence, (int, float)):
         raise BadRequest("'confidence' must be a number")
-    async with engine.locks.lock(cid):
+    async with locked(request, cid):
         tracker = await runtime.store.load(cid, window=engine.window)
         output = _output(request, tracker.state.latest_input_channel)
         new: list[dict[str, Any]] = []
@@ -145,7 +146,6 @@ async def replace_events(request: web.Request) -> web.Response:
         raise InvalidEvent("send the conversation's new events as a JSON list (an empty list clears it)")
     events = [ev.validate(raw) for raw in body]  # all valid, or nothing changes
     runtime = request.app[RUNTIME]
-    engine = runtime.require_engine()
-    async with engine.locks.lock(cid):
+    async with locked(request, cid):
         await runtime.store.replace(cid, events, initial_slots=runtime.domain.initial_slots)
     return web.json_response(await _tracker(request, cid))

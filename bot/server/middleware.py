@@ -1,4 +1,5 @@
-"""Errors become JSON in one place; the API token guards everything but webhooks and health."""
+"""Errors become JSON in one place; the API token guards everything but webhooks and health;
+each client address is held to its request rate; what the URL carries is checked like a body."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.console.auth import client_address
 from bot.errors import SwitchboardError, Unauthorized
-from bot.server.keys import SETTINGS
+from bot.server.json_input import check_text
+from bot.server.keys import ADDRESS_LIMITER, SETTINGS
 from bot.storage.outage import unavailable
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # the console has its own logins (bot/console/auth.py), not the API token
 OPEN_PREFIXES = ("/webhooks/", "/health", "/static/", "/socket.io", "/console")
+# not counted against an address's request rate: health checks and static files
+UNLIMITED_PREFIXES = ("/health", "/static/", "/console/static/")
 
 
 def error_response(status: int, message: str) -> web.Response:
@@ -99,4 +104,25 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = _token_from(request)
         if given is None or not hmac.compare_digest(given.encode(), token.encode()):
             raise Unauthorized("a valid API token is required (?token=... or Authorization: Bearer ...)")
+    return await handler(request)
+
+
+@web.middleware
+async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """429 (Retry-After) for an address over its request rate (server.rate_limit)."""
+    limiter = request.app.get(ADDRESS_LIMITER)
+    if limiter is not None and limiter.enabled and not request.path.startswith(UNLIMITED_PREFIXES):
+        limiter.take(client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                                    request.app[SETTINGS].trusted_proxies))
+    return await handler(request)
+
+
+@web.middleware
+async def checked_url(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The URL's path parameters (conversation ids, ...) and query may hold no NUL (400)."""
+    for name, value in request.match_info.items():
+        check_text(value, f"the URL's {name!r}")
+    for name, value in request.query.items():
+        check_text(name, "a query parameter's name")
+        check_text(value, f"the query parameter {name!r}")
     return await handler(request)

@@ -125,6 +125,28 @@ async def test_url_verification_and_forged_requests(server: Server, fake: FakeSl
     assert not [e for e in (await server.tracker("U0EVE"))["events"] if e["event"] == "user"]
 
 
+async def test_hostile_slack_requests_get_400_before_bolt_reads_them(server: Server, fake: FakeSlack) -> None:
+    nan = dm("hello", user="U0MAL")
+    nan["event_time"] = float("nan")
+    click = {"type": "block_actions", "user": {"id": "U0MAL"}, "actions": [{"value": "/greet\u0000"}]}
+    for payload, form, words in ((dm("hi\u0000", user="U0MAL"), False, "'event.text' contains a NUL"),
+                                 (dm("hi \ud800", user="U0MAL"), False, "'event.text' contains a lone surrogate"),
+                                 (nan, False, "'event_time' is NaN"),
+                                 (click, True, "'actions[0].value' contains a NUL")):
+        status, body = await send(server, payload, form=form)
+        assert status == 400 and words in json.loads(body)["error"], body
+    deep = b"[" * 10_000 + b"]" * 10_000
+    async with server.http.post(server.base + URL, data=deep, headers={"Content-Type": "application/json",
+                                                                       **signed(deep)}) as r:
+        assert r.status == 400 and "nested too deeply" in (await r.json())["error"]
+    async with server.http.post(server.base + URL, data=b'{"text": "\xff"}',
+                                headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 400 and "UTF-8" in (await r.json())["error"]
+    assert not fake.posted()
+    assert not [e for e in (await server.tracker("U0MAL"))["events"] if e["event"] == "user"]
+    assert (await send(server, dm("hello", user="U0MAL")))[0] == 200  # still serving
+
+
 async def test_slack_retries_and_the_bots_own_messages_get_no_reply(server: Server, fake: FakeSlack) -> None:
     first = dm("how long does shipping take?", user="U0CAROL")
     retry_headers = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}

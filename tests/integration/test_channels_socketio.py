@@ -263,3 +263,58 @@ async def test_a_message_sent_again_with_its_id_is_handled_once_and_acknowledged
     assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == [payload["message"]]
     assert len([e for e in tracker["events"] if e["event"] == "bot"]) == 1
     assert client.inbox.empty()  # no second answer was pushed
+
+
+def nested(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+HOSTILE = [
+    ({"message": "hi\u0000"}, "'message' contains a NUL"),
+    ({"message": "hi \ud800"}, "'message' contains a lone surrogate"),
+    ({"message": "hi", "metadata": {"score": float("nan")}}, "'metadata.score' is NaN"),
+    ({"message": "hi", "metadata": {"t": float("inf")}}, "'metadata.t' is infinite"),
+    ({"message": "hi", "customData": {"pa\u0000ge": 1}}, "a key in 'customData'"),
+    ({"message": "hi", "metadata": '{"x": Infinity}'}, "'metadata.x' is infinite"),
+    ({"message": "hi", "metadata": {"deep": nested(70)}}, "nested too deeply"),
+]
+
+
+async def test_hostile_payloads_are_refused_with_an_error_event_and_the_socket_lives_on(
+        server: Server, client: WidgetClient) -> None:
+    session = await client.session(None)
+    for bad, needle in HOSTILE:
+        refused = await client.sio.call("user_uttered", {"session_id": session, **bad}, timeout=60)
+        error = await client.error()  # the error event, and the acknowledgement, say the same
+        assert refused == error and error["status"] == 400 and needle in error["error"], (bad, error)
+    # a session id with NUL (it would name a room and a conversation)
+    await client.sio.emit("session_request", {"session_id": "s\u0000"})
+    assert "'session_id' contains a NUL" in (await client.error())["error"]
+    # 10,000-deep: too deep for python-socketio's decoder (RecursionError) to hand any handler
+    await client.sio.eio.send('2["user_uttered",' + "[" * 10_000 + "]" * 10_000 + "]")
+    assert "nested too deeply" in (await client.error())["error"]
+    await client.say("hello", session)
+    await client.until(lambda m: "quick_replies" in m)
+    assert client.sio.connected
+    tracker = await server.tracker(session)
+    assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["hello"]  # nothing else stored
+
+
+async def test_socketio_messages_count_against_the_address_rate(start_server: StartServer, tmp_path: Path) -> None:
+    server = await start_server(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", rate_limit=0.001,
+                                rate_limit_burst=3)
+    client = WidgetClient(server.base)
+    await client.connect()  # the WebSocket's HTTP request: one of the 3
+    try:
+        session = await client.session(None)
+        for text in ("hello", "thanks"):
+            assert (await client.sio.call("user_uttered", {"message": text, "session_id": session}, timeout=60)
+                    )["duplicate"] is False
+        refused = await client.sio.call("user_uttered", {"message": "one more", "session_id": session}, timeout=60)
+        assert refused["status"] == 429 and refused["retry_after"] > 1 and "too many requests" in refused["error"]
+        assert client.sio.connected
+    finally:
+        await client.close()

@@ -107,6 +107,23 @@ async def test_forged_and_malformed_requests_are_rejected(server: Server, fake: 
     assert not [e for e in tracker["events"] if e["event"] == "user"]
 
 
+async def test_hostile_updates_get_400_naming_the_field(server: Server, fake: FakeTelegram) -> None:
+    """Signed (the secret is right) but unstorable: refused before Telegram's parser or the store."""
+    nul, surrogate = text_update("hi\u0000", chat=5550103), text_update("hi \ud800", chat=5550103)
+    nan = text_update("hi", chat=5550103)
+    nan["message"]["date"] = float("nan")
+    deep = b"[" * 10_000 + b"]" * 10_000
+    for update, words in ((nul, "'message.text' contains a NUL"), (surrogate, "'message.text' contains a lone"),
+                          (nan, "'message.date' is NaN")):
+        status, body = await post(server, update)
+        assert status == 400 and words in body["error"], body
+    async with server.http.post(server.base + URL, data=deep, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
+        assert r.status == 400 and "nested too deeply" in (await r.json())["error"]
+    assert not fake.sent("sendMessage")
+    assert not [e for e in (await server.tracker("5550103"))["events"] if e["event"] == "user"]
+    assert (await post(server, text_update("hello", chat=5550103)))[0] == 200  # still serving
+
+
 async def test_a_redelivered_update_is_answered_once(server: Server, fake: FakeTelegram) -> None:
     update = text_update("what payment methods do you accept?", chat=5550103)
     results = await asyncio.gather(*(post(server, update) for _ in range(3)))  # Telegram did not get its 200

@@ -51,3 +51,46 @@ async def test_a_failing_pass_fails_its_waiters_and_the_worker_survives() -> Non
         await batcher.predict("boom")
     assert (await batcher.predict("fine")).intent == "fine"
     await batcher.close()
+
+
+class Poisoned:
+    """Echoes each text as its intent, but refuses a whole batch holding a text with "poison" in
+    it (as a tokenizer refuses text it cannot encode). Its first call waits for `release`, so the
+    messages sent meanwhile form the next batch, all together."""
+
+    intents = ("echo",)
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        self.calls.append(list(texts))
+        if len(self.calls) == 1:
+            self.entered.set()
+            self.release.wait(30)
+        if any("poison" in t for t in texts):
+            raise ValueError("cannot encode this text")
+        return [Prediction(t, t, 1.0, ((t, 1.0),)) for t in texts]
+
+
+async def test_a_poisoned_message_fails_only_its_own_turn() -> None:
+    clf = Poisoned()
+    batcher = MicroBatcher(clf, max_batch=32)
+    first = asyncio.create_task(batcher.predict("m0"))
+    assert await asyncio.to_thread(clf.entered.wait, 30)  # m0's pass is running
+    texts = [f"m{i}" for i in range(1, 7)] + ["poison \ud800"] + [f"m{i}" for i in range(7, 13)]
+    others = [asyncio.create_task(batcher.predict(t)) for t in texts]
+    while batcher.queued < len(texts):  # all of them wait for the next pass
+        await asyncio.sleep(0)
+    clf.release.set()
+    results = await asyncio.gather(first, *others, return_exceptions=True)
+
+    assert clf.calls[1] == texts  # one batch, which the poisoned text broke
+    assert clf.calls[2:] == [[t] for t in texts]  # then each message alone
+    by_text = dict(zip(["m0", *texts], results))
+    poisoned = by_text.pop("poison \ud800")
+    assert isinstance(poisoned, ValueError)
+    assert all(isinstance(p, Prediction) and p.intent == t for t, p in by_text.items())  # 13 answered
+    assert (await batcher.predict("after")).intent == "after"  # the worker lives on
+    await batcher.close()

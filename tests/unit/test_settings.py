@@ -353,3 +353,22 @@ def test_retention_section(project):
     write(project / "switchboard.yml", "retention:\n  max_age_days: -1\n")
     with pytest.raises(ConfigError, match="retention.max_age_days"):
         load_settings(project)
+
+
+def test_request_limits(project, monkeypatch):
+    monkeypatch.delenv("SWITCHBOARD_RATE_LIMIT", raising=False)
+    defaults = load_settings(project)
+    assert (defaults.rate_limit, defaults.rate_limit_burst, defaults.max_waiting_turns) == (20.0, 40, 8)
+    write(project / "switchboard.yml", """
+        server: {rate_limit: 5, rate_limit_burst: 12, max_waiting_turns_per_conversation: 0}
+    """)
+    settings = load_settings(project)
+    assert (settings.rate_limit, settings.rate_limit_burst, settings.max_waiting_turns) == (5.0, 12, 0)
+    monkeypatch.setenv("SWITCHBOARD_RATE_LIMIT", "0")  # e.g. a load test from one address
+    assert load_settings(project).rate_limit == 0.0
+    monkeypatch.delenv("SWITCHBOARD_RATE_LIMIT")
+    for bad in ("rate_limit: -1", "max_waiting_turns_per_conversation: -2", "rate_limit: .nan",
+                "{rate_limit: 3, rate_limit_burst: 0}"):
+        write(project / "switchboard.yml", f"server: {bad if bad.startswith('{') else '{' + bad + '}'}\n")
+        with pytest.raises(ConfigError, match="server.rate_limit"):
+            load_settings(project)
