@@ -14,6 +14,7 @@ outbox: a rate limit or an outage is retried later, a refusal (channel_not_found
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from bot.channels.base import DeliveryError, OnMessage, parts, require, too_long
 from bot.engine import UserMessage
 from bot.errors import NotFound
 from bot.server.keys import RUNTIME
+from bot.server.middleware import error_response
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -176,13 +178,25 @@ class SlackInput:
         bolt.event(re.compile(r".*"))(ignore)
 
         async def webhook(request: web.Request) -> web.Response:
-            return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+            answer = await bolt.async_dispatch(await to_bolt_request(request))
+            if answer.status >= 400:  # bolt's {"error"} in the shape of every other error answer
+                return error_response(answer.status, f"slack: {_bolt_error(answer.body)}")
+            return await to_aiohttp_response(answer)
 
         async def health(_: web.Request) -> web.Response:
             return web.json_response({"status": "ok"})
 
         app.add_routes([web.get("/webhooks/slack/", health), web.post("/webhooks/slack/webhook", webhook)])
         return output
+
+
+def _bolt_error(body: str) -> str:
+    """The reason in a refusal of bolt's (`{"error": "invalid request"}`), or its body as it is."""
+    try:
+        reason = json.loads(body).get("error") if body else None
+    except (ValueError, AttributeError):
+        reason = None
+    return str(reason or body or "the request was refused")
 
 
 def _address(event: dict[str, Any], body: dict[str, Any], *, thread: bool) -> dict[str, Any]:
