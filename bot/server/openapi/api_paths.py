@@ -8,7 +8,8 @@ from bot.server.openapi.common import (
 )
 from bot.server.openapi.schemas import CONVERSATION_ID, ENTRY_ID
 
-CID = path_param("conversation_id", "The conversation (Rasa's sender id).", CONVERSATION_ID)
+CID = path_param("conversation_id", "The conversation (Rasa's sender id). An id the router cannot take answers "
+                                    "404.", CONVERSATION_ID)
 INCLUDE_EVENTS = query_param(
     "include_events", "Which events the tracker carries (case does not matter): ALL, APPLIED (as ALL), "
                       "AFTER_RESTART (the default: those after the last restart) or NONE (`events` is null).",
@@ -39,19 +40,19 @@ def conversation_paths() -> Spec:
             responses={"204": answer("Removed."), **errors(400, 401, 404, 503)})},
         "/conversations/{conversation_id}/tracker": {"get": _conversation_op(
             "getTracker", "The conversation's tracker", parameters=[INCLUDE_EVENTS, UNTIL],
-            responses={"200": answer("Rasa's tracker JSON.", ref("Tracker")), **errors(400, 401, 503)})},
+            responses={"200": answer("Rasa's tracker JSON.", ref("Tracker")), **errors(400, 401, 404, 503)})},
         "/conversations/{conversation_id}/tracker/events": {
             "post": _conversation_op(
                 "appendEvents", "Append events",
                 description="How an outside inbox pauses (`{\"event\": \"pause\"}`) or resumes the bot. Every event "
                             "is checked first: all are stored, or none.",
                 parameters=[INCLUDE_EVENTS], body=json_body(events_body, description="One event or a list."),
-                responses={"200": TRACKER_OK, **errors(400, 401, 413, 429, 503)}),
+                responses={"200": TRACKER_OK, **errors(400, 401, 404, 413, 429, 503)}),
             "put": _conversation_op(
                 "replaceEvents", "Replace the conversation's events", parameters=[INCLUDE_EVENTS],
                 body=json_body({"type": "array", "items": ref("Event")}, description="The new events; an empty "
                                                                                        "list clears it."),
-                responses={"200": TRACKER_OK, **errors(400, 401, 413, 429, 503)}),
+                responses={"200": TRACKER_OK, **errors(400, 401, 404, 413, 429, 503)}),
         },
         "/conversations/{conversation_id}/messages": {"post": _conversation_op(
             "addMessage", "Add a user message without running the bot",
@@ -60,12 +61,12 @@ def conversation_paths() -> Spec:
             body=json_body(obj({"text": text(1, pattern=r"\S"), "sender": {"type": "string", "const": "user"},
                                 "parse_data": {"type": "object"}, "metadata": {"type": ["object", "null"]}},
                                required=("text", "sender"))),
-            responses={"200": TRACKER_OK, **errors(400, 401, 413, 429, 503)})},
+            responses={"200": TRACKER_OK, **errors(400, 401, 404, 413, 429, 503)})},
         "/conversations/{conversation_id}/trigger_intent": {"post": _conversation_op(
             "triggerIntent", "Run a turn as if the customer had sent an intent",
             parameters=[OUTPUT_CHANNEL, INCLUDE_EVENTS],
             body=json_body(obj({
-                "name": text(1, description="An intent of the domain."),
+                "name": text(1, description="An intent of the domain.", examples=["greet"]),
                 "entities": {"anyOf": [
                     {"type": "object", "description": "{entity: value}"},
                     {"type": "array", "items": obj({"entity": {"type": "string"}, "value": {}},
@@ -77,14 +78,15 @@ def conversation_paths() -> Spec:
             "executeAction", "Run one action (Rasa 3 keeps it, deprecated in favour of trigger_intent)",
             description="Stores the action's events and messages; nothing is predicted after it.",
             parameters=[OUTPUT_CHANNEL, INCLUDE_EVENTS],
-            body=json_body(obj({"name": text(1, description="An action or response of the domain."),
+            body=json_body(obj({"name": text(1, description="An action or response of the domain.",
+                                             examples=["utter_greet", "action_listen"]),
                                 "policy": {"type": ["string", "null"]},
                                 "confidence": {"type": ["number", "null"]}}, required=("name",))),
             responses={"200": TURN_OK, **errors(400, 401, 404, 413, 429, 503)})},
         "/conversations/{conversation_id}/predict": {"post": _conversation_op(
             "predictAction", "The policies' scores for the next action; nothing is stored",
             parameters=[INCLUDE_EVENTS],
-            responses={"200": answer("Scores, best first.", ref("Prediction")), **errors(400, 401, 503)})},
+            responses={"200": answer("Scores, best first.", ref("Prediction")), **errors(400, 401, 404, 503)})},
     }
 
 

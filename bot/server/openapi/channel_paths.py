@@ -51,7 +51,7 @@ def channel_paths() -> Spec:
             responses={"200": {"description": "The bot's messages.", "content": {
                 "application/json": {"schema": rest_answer},
                 "application/x-ndjson": {"schema": {"type": "string"}}}},
-                **errors(400, 413, 429, 503)})},
+                **errors(400, 409, 413, 429, 503)})},
         "/webhooks/callback/": _health("callback"),
         "/webhooks/callback/webhook": {"post": operation(
             "callbackWebhook", "Send a customer message; the answers are POSTed to the configured URL",
@@ -59,7 +59,7 @@ def channel_paths() -> Spec:
             description="Answers `success` once the message and its replies are stored; each reply is then POSTed "
                         "as a BotMessage to credentials.yml's `callback.url`, retried while that URL fails.",
             responses={"200": answer("Stored.", {"type": "string", "const": "success"}, media="text/plain"),
-                       **errors(400, 413, 429, 503)})},
+                       **errors(400, 409, 413, 429, 503)})},
         "/webhooks/slack/": _health("slack"),
         "/webhooks/slack/webhook": {"post": operation(
             "slackWebhook", "Slack's Events API and interactivity (button clicks)", tags=CHANNELS, security=OPEN,
@@ -86,7 +86,7 @@ def channel_paths() -> Spec:
             tags=CHANNELS, security=[{"telegramSecret": []}], body=json_body(TELEGRAM_UPDATE),
             description="The answer is always 200 once handled (Telegram redelivers otherwise); a message over the "
                         "length limit is answered in the chat, not with an error.",
-            responses={"200": answer("Handled (or ignored).", TELEGRAM_ANSWER), **errors(400, 401, 413, 503)})},
+            responses={"200": answer("Handled (or ignored).", TELEGRAM_ANSWER), **errors(400, 401, 409, 413, 503)})},
         "/socket.io/": socketio_path(),
     }
 

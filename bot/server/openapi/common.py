@@ -19,7 +19,9 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "Nothing of that name: conversation, knowledge entry, agent, intent or action."),
     405: ("MethodNotAllowed", "The path exists but not with this method; the `Allow` header lists the methods "
                               "it has."),
-    409: ("Conflict", "The request does not fit the current state (e.g. another agent has the conversation)."),
+    409: ("Conflict", "The request does not fit the current state: another agent has the conversation, or a "
+                      "message id already names another message of the conversation (a retry must send the same "
+                      "text)."),
     413: ("PayloadTooLarge", "The body is over the server's limit (256 KiB), or a message over "
                             "`engine.max_message_chars` (4,000 characters unless configured)."),
     429: ("TooManyRequests", "Too many requests (failed logins, or messages of one conversation or client "

@@ -8,8 +8,12 @@ from bot.server.openapi.events import EVENT_SCHEMAS
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 STRING_OR_NULL = {"type": ["string", "null"]}
-CONVERSATION_ID = text(1, 255, pattern=r"\S", description="The conversation (Rasa's sender id): 1 to 255 "
-                                                          "characters, not all blank.")
+SENDER = text(1, 255, pattern=r"\S", description="The conversation (Rasa's sender id): 1 to 255 characters, not "
+                                                 "all blank.")
+# in a path: `{` and `}` are not routed (404), and clients resolve `.` and `..` as path steps
+CONVERSATION_ID = text(1, 255, pattern=r"^(?!\.{1,2}$)[^{}]*[^{}\s][^{}]*$",
+                       description="The conversation (Rasa's sender id): 1 to 255 characters, not all blank, without "
+                                   "`{` or `}`; a `/` is sent as %2F.")
 
 BUTTON = obj({"title": {"type": "string"}, "payload": {"type": "string"}})
 
@@ -25,7 +29,7 @@ BOT_MESSAGE = obj({
                                            "through.")
 
 USER_MESSAGE = obj({
-    "sender": CONVERSATION_ID,
+    "sender": SENDER,
     "message": text(1, pattern=r"\S", description="What the customer wrote; a text starting with `/` is an intent "
                                                   "payload (`/intent_name{\"entity\": \"value\"}`)."),
     "metadata": nullable(obj({
