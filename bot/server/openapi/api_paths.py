@@ -45,14 +45,15 @@ def conversation_paths() -> Spec:
             "post": _conversation_op(
                 "appendEvents", "Append events",
                 description="How an outside inbox pauses (`{\"event\": \"pause\"}`) or resumes the bot. Every event "
-                            "is checked first: all are stored, or none.",
+                            "is checked first: all are stored, or none (409: a `user` event's `message_id` is "
+                            "already stored in the conversation).",
                 parameters=[INCLUDE_EVENTS], body=json_body(events_body, description="One event or a list."),
-                responses={"200": TRACKER_OK, **errors(400, 401, 404, 413, 429, 503)}),
+                responses={"200": TRACKER_OK, **errors(400, 401, 404, 409, 413, 429, 503)}),
             "put": _conversation_op(
                 "replaceEvents", "Replace the conversation's events", parameters=[INCLUDE_EVENTS],
                 body=json_body({"type": "array", "items": ref("Event")}, description="The new events; an empty "
                                                                                        "list clears it."),
-                responses={"200": TRACKER_OK, **errors(400, 401, 404, 413, 429, 503)}),
+                responses={"200": TRACKER_OK, **errors(400, 401, 404, 409, 413, 429, 503)}),
         },
         "/conversations/{conversation_id}/messages": {"post": _conversation_op(
             "addMessage", "Add a user message without running the bot",
