@@ -17,7 +17,7 @@ from bot.engine import TurnResult, UserMessage
 from bot.reminders import ReminderScheduler
 from bot.reminders import payload as reminder_payload
 from bot.runtime import Runtime
-from bot.server import api, dialogue_api, knowledge_api, pages, privacy_api
+from bot.server import api, dialogue_api, knowledge_api, openapi, pages, privacy_api
 from bot.server.keys import ADDRESS_LIMITER, OUTPUTS, RUNTIME, SETTINGS, TURN_ADMISSION
 from bot.server.limits import AddressLimiter, TurnAdmission
 from bot.server.middleware import auth, checked_url, cors, errors, limits
@@ -51,6 +51,7 @@ def create_app(
     app.add_routes(dialogue_api.routes)
     app.add_routes(knowledge_api.routes)
     app.add_routes(privacy_api.routes)
+    app.add_routes(openapi.routes)
     app.add_routes(pages.routes(widget="socketio" in app[OUTPUTS]))
     mount_console(app, runtime, app[OUTPUTS])
 

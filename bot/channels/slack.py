@@ -1,8 +1,9 @@
 """Slack's Events API through slack-bolt's AsyncApp, mounted on our aiohttp app.
 
 POST /webhooks/slack/webhook takes events and button clicks (set it as both the Event
-Subscriptions and the Interactivity request URL). Bolt verifies the signature and timestamp
-(401 otherwise) and answers url_verification. Direct messages and mentions are answered in
+Subscriptions and the Interactivity request URL). The signature and timestamp are checked before
+bolt reads the body (401 otherwise; a signed body bolt cannot read is a 400), and bolt answers
+url_verification. Direct messages and mentions are answered in
 their thread; buttons are Block Kit buttons. The conversation id is the Slack user id, as in
 Rasa; where to answer (channel, thread) is kept in the user event's metadata, so a message
 sent later (the outbox's retries, the agent console) finds its way from the tracker store, from
@@ -14,6 +15,7 @@ outbox: a rate limit or an outage is retried later, a refusal (channel_not_found
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -22,12 +24,15 @@ from aiohttp import web
 
 from bot.channels.base import DeliveryError, OnMessage, parts, require, too_long
 from bot.engine import UserMessage
-from bot.errors import BadRequest, NotFound
+from bot.errors import BadRequest, NotFound, Unauthorized
 from bot.server import json_input
 from bot.server.keys import RUNTIME
+from bot.server.middleware import error_response
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
+    from slack_sdk.signature import SignatureVerifier
     from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
@@ -123,6 +128,7 @@ class SlackInput:
     def mount(self, app: web.Application, on_message: OnMessage) -> SlackOutput:
         from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
         from slack_bolt.async_app import AsyncApp
+        from slack_sdk.signature import SignatureVerifier
         from slack_sdk.web.async_client import AsyncWebClient
 
         # one try, 10 s at most (it runs under the conversation's lock): the outbox retries, with back-off
@@ -130,6 +136,7 @@ class SlackInput:
         bolt = AsyncApp(signing_secret=self.secret, client=client,
                         process_before_response=True, raise_error_for_unhandled_request=False)
         output = SlackOutput(client, app)
+        verifier = SignatureVerifier(self.secret)
 
         async def turn(text: str, user: str, address: dict[str, Any], message_id: str) -> None:
             text = _MENTION.sub("", text).strip()
@@ -177,8 +184,19 @@ class SlackInput:
         bolt.event(re.compile(r".*"))(ignore)
 
         async def webhook(request: web.Request) -> web.Response:
-            checked_body(await request.read(), request.content_type)  # 400 before Bolt parses it
-            return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+            # checked before bolt sees the request: bolt reads the body first, and fails on one it cannot read
+            raw = await request.read()
+            if not _signed(verifier, raw, request.headers):
+                raise Unauthorized("slack: missing, wrong or expired signature")
+            checked_body(raw, request.content_type)  # as strict as any other body: 400
+            try:
+                incoming = await to_bolt_request(request)
+            except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+                raise BadRequest(f"slack: not an event or interaction bolt can read ({type(exc).__name__})") from exc
+            answer = await bolt.async_dispatch(incoming)
+            if answer.status >= 400:  # bolt's {"error"} in the shape of every other error answer
+                return error_response(answer.status, f"slack: {_bolt_error(answer.body)}")
+            return await to_aiohttp_response(answer)
 
         async def health(_: web.Request) -> web.Response:
             return web.json_response({"status": "ok"})
@@ -205,6 +223,23 @@ def checked_body(raw: bytes, content_type: str) -> None:
             json_input.loads(value, what="the Slack form's 'payload'")
         else:
             json_input.check_text(value, f"the Slack form's {name!r}")
+
+
+def _signed(verifier: "SignatureVerifier", body: bytes, headers: "CIMultiDictProxy[str]") -> bool:
+    """Slack's signature of the request: its timestamp within 5 minutes, its HMAC right."""
+    try:
+        return verifier.is_valid(body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature"))
+    except (ValueError, TypeError):  # a timestamp that is no number; a signature that is not ASCII
+        return False
+
+
+def _bolt_error(body: str) -> str:
+    """The reason in a refusal of bolt's (`{"error": "invalid request"}`), or its body as it is."""
+    try:
+        reason = json.loads(body).get("error") if body else None
+    except (ValueError, AttributeError):
+        reason = None
+    return str(reason or body or "the request was refused")
 
 
 def _address(event: dict[str, Any], body: dict[str, Any], *, thread: bool) -> dict[str, Any]:

@@ -182,7 +182,8 @@ class TelegramInput:
             raise BadRequest("a Telegram update needs an integer 'update_id'")
         try:
             update = Update.de_json(body, bot)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:  # OverflowError, OSError: a date
+            # past what the platform's time_t holds
             raise BadRequest(f"not a valid Telegram update: {exc}") from exc
         callback_id, msg = None, update.message
         if update.callback_query is not None:

@@ -18,7 +18,7 @@ from bot.storage.outage import unavailable
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # the console has its own logins (bot/console/auth.py), not the API token
-OPEN_PREFIXES = ("/webhooks/", "/health", "/static/", "/socket.io", "/console")
+OPEN_PREFIXES = ("/webhooks/", "/health", "/static/", "/socket.io", "/console", "/openapi.json")
 # not counted against an address's request rate: health checks and static files
 UNLIMITED_PREFIXES = ("/health", "/static/", "/console/static/")
 
