@@ -101,7 +101,8 @@ def append(conn: Connection, dialect: str, w: Write) -> State:
     _remember(conn, w.conversation_id, w.stamped, w.replies, w.now)
     state = apply(State.from_json(row.state), w.stamped, initial_slots=w.initial_slots)
     if any(e.get("event") in REVERTS for e in w.stamped):  # rewind/undo: replay the session
-        state = rebuilt(state, [*_session(conn, w.conversation_id), *w.stamped], initial_slots=w.initial_slots)
+        state = rebuilt(state, current_session([*_session(conn, w.conversation_id), *w.stamped]),
+                        initial_slots=w.initial_slots)
     _write(conn, w.conversation_id, w.stamped, state, row.event_count + len(w.stamped), w.now)
     if w.outbox:
         conn.execute(outbox_table.insert(), outbox_rows(w.conversation_id, w.outbox, time.time()))
@@ -116,9 +117,15 @@ def replace(conn: Connection, dialect: str, w: Write) -> State:
     _remember(conn, w.conversation_id, w.stamped, None, w.now)
     state = apply(State(), w.stamped, initial_slots=w.initial_slots)
     if any(e.get("event") in REVERTS for e in w.stamped):
-        state = rebuilt(state, w.stamped, initial_slots=w.initial_slots)
+        state = rebuilt(state, current_session(w.stamped), initial_slots=w.initial_slots)
     _write(conn, w.conversation_id, w.stamped, state, len(w.stamped), w.now)
     return state
+
+
+def current_session(events: Sequence[Event]) -> list[Event]:
+    """`events` from the last session start or restart among them (a revert never reaches past it)."""
+    starts = [i for i, e in enumerate(events) if e.get("event") in ("session_started", "restart")]
+    return list(events[starts[-1] if starts else 0:])
 
 
 def _locked(conn: Connection, dialect: str, conversation_id: str, now: datetime) -> Any:
