@@ -53,6 +53,7 @@ bench: train
 	$(BIN)/python bench/entity_bench.py --out bench/results
 	$(BIN)/switchboard --project $(SHOP) evaluate --no-generator --out bench/results/shop_evaluation.json
 	$(BIN)/python bench/turn_latency.py --project $(SHOP) --out bench/results
+	$(BIN)/python bench/turn_throughput.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/channel_latency.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/parse_throughput.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/knowledge_bitext.py --out bench/results

@@ -129,10 +129,10 @@ class Engine:
     async def handle(self, message: UserMessage) -> TurnResult:
         async with self.locks.lock(message.sender_id):
             started = time.perf_counter()
-            handled = await self.store.handled(message.sender_id, message.message_id)
-            if handled is not None:  # a Slack retry, a Telegram redelivery, a client's retry
+            handled, tracker = await self.store.begin_turn(message.sender_id, message.message_id, window=self.window)
+            if handled is not None or tracker is None:  # a Slack retry, a Telegram redelivery, a client's retry
+                assert handled is not None
                 return self._duplicate(message, handled)
-            tracker = await self.store.load(message.sender_id, window=self.window)
             new: list[dict[str, Any]] = []
             if self._new_session(tracker):
                 new += await self._start_session(tracker, message)

@@ -37,6 +37,8 @@ def mount_console(app: web.Application, runtime: "Runtime", outputs: "dict[str, 
     app.router.add_static("/console/static", STATIC)
 
     async def changed(cid: str, events: Sequence[dict], state: State) -> None:
+        if not hub.heard:  # no console open: what would be shown is read when one opens
+            return
         await hub.publish("conversation", {"id": cid, "queue_item": queue_item(cid, state), "handoff": handoff_of(state),
                                            "items": await console.transcript(cid, list(events))})
 

@@ -72,6 +72,12 @@ class LiveHub:
     def consoles(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def heard(self) -> bool:
+        """Whether a publication can reach a console: one is open here, or Redis carries it to the
+        other workers' (a turn need not build an update nobody can receive)."""
+        return self._redis is not None or bool(self._subscribers)
+
     async def _read(self, pubsub: Any) -> None:
         subscribed = False
         while True:

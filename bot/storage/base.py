@@ -70,6 +70,10 @@ class TrackerStore(Protocol):
     async def handled(self, conversation_id: str, message_id: str) -> HandledMessage | None:
         """The stored customer message with this id, or None."""
 
+    async def begin_turn(self, conversation_id: str, message_id: str, *,
+                         window: int) -> tuple[HandledMessage | None, Tracker | None]:
+        """`handled` and, for a message not handled yet, `load`, read together (one transaction)."""
+
     async def replace(
         self, conversation_id: str, events: Sequence[Event], *, initial_slots: dict[str, Any] | None = None
     ) -> State:

@@ -1,5 +1,6 @@
 """The tracker store on SQLAlchemy (async): SQLite through aiosqlite, PostgreSQL through asyncpg,
-MariaDB/MySQL through asyncmy.
+MariaDB/MySQL through asyncmy. A turn's own transactions (bot/storage/sql_ops.py) run on SQLite
+through pysqlite, each whole in one call to a thread.
 
 Each conversation is one row in `conversations` holding the state snapshot, plus its rows
 in `events`. An append inserts the events and rewrites the snapshot in one transaction with
@@ -11,32 +12,31 @@ one id is a DuplicateMessage and writes nothing) and the messages to push (`outb
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, select, text
 from sqlalchemy import event as sa_event
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bot.errors import InvalidEvent
 from bot.events import Event
-from bot.storage.base import DuplicateMessage, HandledMessage, Outgoing, fingerprint
-from bot.storage.dialects import MYSQL, SCHEMES, insert_ignore, migration_lock
-from bot.storage.outbox import outbox_rows
-from bot.storage.schema import conversations, user_messages
+from bot.storage import sql_ops as ops
+from bot.storage.base import HandledMessage, Outgoing
+from bot.storage.dialects import MYSQL, SCHEMES, migration_lock
+from bot.storage.schema import conversations
 from bot.storage.schema import events as event_rows
-from bot.storage.schema import outbox as outbox_table
-from bot.tracker import HUMAN_STATUSES, REVERTS, State, Tracker, apply, rebuilt
+from bot.tracker import HUMAN_STATUSES, State, Tracker
 
 log = logging.getLogger(__name__)
 #: Called after every committed append: (conversation id, the new events, the new state).
@@ -44,7 +44,9 @@ Listener = Callable[[str, Sequence[Event], State], Awaitable[None]]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-MAX_ID = 255  # conversation and message ids
+SQLITE_READERS = 4  # threads reading a SQLite store at once (WAL: readers do not wait for the writer)
+MAX_ID = ops.MAX_ID
+T = TypeVar("T")
 # Alembic keeps its running context in module globals, so two upgrades interleaved on one
 # event loop (stores on different databases, started together) would trample each other.
 _migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -68,14 +70,24 @@ class SQLTrackerStore:
                 raise ValueError("in-memory SQLite is not supported: give the store a file path")
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
+        self._sync: Engine | None = None  # SQLite: the turn's reads and writes, each in one thread hop
+        self._threads: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None  # (readers, the writer)
         if self.dialect == "sqlite":
             sa_event.listen(self.engine.sync_engine, "connect", _configure_sqlite)
+            self._sync = create_engine(parsed.set(drivername="sqlite"))
+            sa_event.listen(self._sync, "connect", _configure_sqlite)
             self._reader = self.engine
         else:
             # load() reads the snapshot and the events in two statements: one snapshot for both
             # (InnoDB's default; PostgreSQL's would be READ COMMITTED).
             self._reader = self.engine.execution_options(isolation_level="REPEATABLE READ")
         self.listeners: list[Listener] = []  # e.g. the agent console's live updates
+
+    @property
+    def sync_engines(self) -> list[Engine]:
+        """Every engine statements go through (for event listeners): the async engine's, and on
+        SQLite the one of the turn's own transactions."""
+        return [self.engine.sync_engine, *([self._sync] if self._sync is not None else [])]
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -87,6 +99,12 @@ class SQLTrackerStore:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
+        if self._threads is not None:
+            threads, self._threads = self._threads, None
+            for pool in threads:
+                await asyncio.to_thread(pool.shutdown)
+        if self._sync is not None:
+            self._sync.dispose()
         await self.engine.dispose()
 
     async def ping(self, *, timeout: float = 5.0) -> bool:
@@ -106,21 +124,14 @@ class SQLTrackerStore:
 
     async def load(self, conversation_id: str, *, window: int) -> Tracker:
         """The snapshot plus the last `window` events (two bounded queries)."""
-        async with self._transaction(write=False) as conn:
-            state = await conn.scalar(
-                select(conversations.c.state).where(conversations.c.id == conversation_id)
-            )
-            if state is None or window <= 0:
-                return Tracker(conversation_id, State.from_json(state), [])
-            rows = await conn.scalars(
-                select(event_rows.c.payload)
-                .where(event_rows.c.conversation_id == conversation_id)
-                .order_by(event_rows.c.id.desc())
-                .limit(window)
-            )
-            recent = list(rows)
-        recent.reverse()
-        return Tracker(conversation_id, State.from_json(state), recent)
+        return await self._run(functools.partial(ops.tracker, conversation_id=conversation_id, window=window))
+
+    async def begin_turn(self, conversation_id: str, message_id: str, *,
+                         window: int) -> tuple[HandledMessage | None, Tracker | None]:
+        """What a turn reads first, in one read transaction: the stored message with this id (a
+        retry: then no tracker is read) or else the tracker, as `handled` and `load` give them."""
+        return await self._run(functools.partial(ops.begin_turn, conversation_id=conversation_id,
+                                                 message_id=message_id, window=window))
 
     async def events(self, conversation_id: str, *, until: float | None = None) -> list[Event]:
         query = select(event_rows.c.payload).where(event_rows.c.conversation_id == conversation_id)
@@ -172,11 +183,7 @@ class SQLTrackerStore:
     async def handled(self, conversation_id: str, message_id: str) -> HandledMessage | None:
         """The stored customer message with this id in this conversation (its text's hash and the
         replies its turn gave), or None."""
-        query = select(user_messages.c.fingerprint, user_messages.c.replies).where(
-            user_messages.c.conversation_id == conversation_id, user_messages.c.message_id == message_id)
-        async with self._transaction(write=False) as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None else HandledMessage(row.fingerprint, row.replies)
+        return await self._run(functools.partial(ops.handled, conversation_id=conversation_id, message_id=message_id))
 
     # -- writes ------------------------------------------------------------------------
 
@@ -193,31 +200,10 @@ class SQLTrackerStore:
         new state. A user event's message id already stored in this conversation raises
         DuplicateMessage, and nothing is written."""
         if not events:
-            async with self._transaction(write=False) as conn:
-                state = await conn.scalar(
-                    select(conversations.c.state).where(conversations.c.id == conversation_id)
-                )
-            return State.from_json(state)
-        now = datetime.now(UTC)
-        stamped = [e if "timestamp" in e else {**e, "timestamp": time.time()} for e in events]
-        async with self._transaction(write=True) as conn:
-            await conn.execute(self._insert_conversation(conversation_id, now))
-            row = (
-                await conn.execute(
-                    select(conversations.c.state, conversations.c.event_count)
-                    .where(conversations.c.id == conversation_id)
-                    .with_for_update()
-                )
-            ).one()
-            await self._remember(conn, conversation_id, stamped, replies, now)
-            state = apply(State.from_json(row.state), stamped, initial_slots=initial_slots)
-            if any(e.get("event") in REVERTS for e in stamped):  # rewind/undo: replay the session
-                state = rebuilt(state, [*await self._session(conn, conversation_id), *stamped],
-                                initial_slots=initial_slots)
-            await self._write(conn, conversation_id, stamped, state, row.event_count + len(stamped), now)
-            if outbox:
-                await conn.execute(outbox_table.insert(), outbox_rows(conversation_id, outbox, time.time()))
-        await self._tell(conversation_id, stamped, state)
+            return await self._run(functools.partial(ops.state_of, conversation_id=conversation_id))
+        write = ops.Write(conversation_id, self._stamped(events), datetime.now(UTC), initial_slots, replies, outbox)
+        state = await self._write_tx(ops.append, write)
+        await self._tell(conversation_id, write.stamped, state)
         return state
 
     async def replace(
@@ -229,20 +215,9 @@ class SQLTrackerStore:
     ) -> State:
         """Replace every event of the conversation and rebuild its snapshot, in one transaction
         (the message ids it remembers become those of the new events)."""
-        now = datetime.now(UTC)
-        stamped = [e if "timestamp" in e else {**e, "timestamp": time.time()} for e in events]
-        async with self._transaction(write=True) as conn:
-            await conn.execute(self._insert_conversation(conversation_id, now))
-            await conn.execute(select(conversations.c.id).where(conversations.c.id == conversation_id)
-                               .with_for_update())
-            await conn.execute(delete(event_rows).where(event_rows.c.conversation_id == conversation_id))
-            await conn.execute(delete(user_messages).where(user_messages.c.conversation_id == conversation_id))
-            await self._remember(conn, conversation_id, stamped, None, now)
-            state = apply(State(), stamped, initial_slots=initial_slots)
-            if any(e.get("event") in REVERTS for e in stamped):
-                state = rebuilt(state, stamped, initial_slots=initial_slots)
-            await self._write(conn, conversation_id, stamped, state, len(stamped), now)
-        await self._tell(conversation_id, stamped, state)
+        write = ops.Write(conversation_id, self._stamped(events), datetime.now(UTC), initial_slots)
+        state = await self._write_tx(ops.replace, write)
+        await self._tell(conversation_id, write.stamped, state)
         return state
 
     # -- helpers -----------------------------------------------------------------------
@@ -255,68 +230,43 @@ class SQLTrackerStore:
                 log.exception("a listener failed on conversation %s", conversation_id)
 
     @staticmethod
-    async def _remember(conn: AsyncConnection, conversation_id: str, stamped: Sequence[Event],
-                        replies: Sequence[dict[str, Any]] | None, now: datetime) -> None:
-        """Store the id of each user event of `stamped` that has one; the conversation's row is
-        locked, so an id stored before (by a committed writer) is found here first."""
-        rows: dict[str, dict[str, Any]] = {}
-        for event in stamped:
-            message_id = event.get("message_id") if event.get("event") == "user" else None
-            if not isinstance(message_id, str) or not message_id:
-                continue
-            if len(message_id) > MAX_ID:
-                raise InvalidEvent(f"a user event's message_id must be at most {MAX_ID} characters")
-            if message_id in rows:
-                raise DuplicateMessage(conversation_id, message_id, HandledMessage(rows[message_id]["fingerprint"],
-                                                                                    None))
-            rows[message_id] = {"conversation_id": conversation_id, "message_id": message_id,
-                                "fingerprint": fingerprint(event.get("text")), "created_at": now,
-                                "replies": [dict(r) for r in replies] if replies is not None else None}
-        if not rows:
-            return
-        known = (await conn.execute(
-            select(user_messages.c.message_id, user_messages.c.fingerprint, user_messages.c.replies).where(
-                user_messages.c.conversation_id == conversation_id, user_messages.c.message_id.in_(list(rows))))).all()
-        if known:
-            first = known[0]
-            raise DuplicateMessage(conversation_id, first.message_id, HandledMessage(first.fingerprint, first.replies))
+    def _stamped(events: Sequence[Event]) -> list[Event]:
+        return [e if "timestamp" in e else {**e, "timestamp": time.time()} for e in events]
+
+    async def _write_tx(self, write_fn: Callable[[Connection, str, ops.Write], State], write: ops.Write) -> State:
+        """One write transaction; message ids stored before make it a DuplicateMessage, with what
+        was stored first (read after the rollback)."""
         try:
-            await conn.execute(user_messages.insert(), list(rows.values()))
-        except IntegrityError:  # the primary key behind the check: whoever wrote it first, it is there
-            raise DuplicateMessage(conversation_id, next(iter(rows)), None) from None
+            return await self._run(functools.partial(write_fn, dialect=self.dialect, w=write), write=True)
+        except ops.Taken as taken:
+            raise await self._run(functools.partial(ops.duplicate, conversation_id=write.conversation_id,
+                                                    ids=taken.ids)) from None
 
-    @staticmethod
-    async def _session(conn: AsyncConnection, conversation_id: str) -> list[Event]:
-        """The stored events of the conversation's current session (from its last start or restart)."""
-        mine = event_rows.c.conversation_id == conversation_id
-        start = select(func.max(event_rows.c.id)).where(mine, event_rows.c.type.in_(("session_started", "restart")))
-        rows = await conn.execute(select(event_rows.c.payload).where(mine, event_rows.c.id >= func.coalesce(
-            start.scalar_subquery(), 0)).order_by(event_rows.c.id))
-        return [dict(payload) for (payload,) in rows]
+    async def _run(self, fn: Callable[[Connection], T], *, write: bool = False) -> T:
+        """`fn` in one transaction. SQLite: the whole transaction in one call to a thread with a
+        connection of its own (writers queue on one thread, so none waits in SQLite's busy
+        handler, which naps up to 100 ms between tries); the others: through `run_sync`."""
+        if self._sync is None:
+            async with (self.engine if write else self._reader).begin() as conn:
+                return await conn.run_sync(fn)
+        if self._threads is None:
+            self._threads = (ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="sqlite-read"),
+                             ThreadPoolExecutor(1, thread_name_prefix="sqlite-write"))
+        pool = self._threads[1 if write else 0]
+        return await asyncio.get_running_loop().run_in_executor(pool, self._sqlite_transaction, fn, write)
 
-    @staticmethod
-    async def _write(conn: AsyncConnection, conversation_id: str, stamped: Sequence[Event], state: State,
-                     count: int, now: datetime) -> None:
-        """Insert `stamped` and store the snapshot `state` of a conversation whose row is locked."""
-        if stamped:
-            await conn.execute(event_rows.insert(), [
-                {"conversation_id": conversation_id, "type": str(e.get("event"))[:64],
-                 "timestamp": float(e["timestamp"]), "created_at": now, "payload": e} for e in stamped])
-        await conn.execute(
-            update(conversations).where(conversations.c.id == conversation_id).values(
-                state=state.to_json(), updated_at=now, event_count=count,
-                handoff_status=state.handoff.get("status"), handoff_since=state.handoff.get("since")))
-
-    def _insert_conversation(self, conversation_id: str, now: datetime) -> Any:
-        """INSERT the conversation row unless another writer already has (no error either way)."""
-        values = {"id": conversation_id, "created_at": now, "updated_at": now, "state": State().to_json(),
-                  "event_count": 0}
-        return insert_ignore(self.dialect, conversations, values)
+    def _sqlite_transaction(self, fn: Callable[[Connection], T], write: bool) -> T:
+        """A writer takes the write lock up front (BEGIN IMMEDIATE); a reader reads one snapshot
+        (an explicit BEGIN, which pysqlite would not emit)."""
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            return fn(conn)
 
     @asynccontextmanager
     async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        """A transaction; on SQLite a writer takes the write lock up front (BEGIN IMMEDIATE)
-        and a reader reads one snapshot (an explicit BEGIN, which pysqlite would not emit)."""
+        """A transaction on the async engine (the other reads, migrations), as `_sqlite_transaction`
+        begins it on SQLite."""
         engine = self.engine if write else self._reader
         async with engine.begin() as conn:
             if self.dialect == "sqlite":

@@ -148,7 +148,7 @@ async def test_restart_and_an_expired_session(engine: Engine) -> None:
     await say(engine, '/order_status{"order_number": "NW-10002"}', "c2")
     tracker = await engine.store.load("c2", window=1000)
     two_hours_ago = (tracker.state.latest_event_time or 0) - 2 * 3600  # longer than the 60-minute session
-    engine.store.load = _aged(engine.store.load, "c2", two_hours_ago)  # type: ignore[method-assign]
+    engine.store.begin_turn = _aged(engine.store.begin_turn, "c2", two_hours_ago)  # type: ignore[method-assign]
     assert await say(engine, "/greet", "c2") == ["Hi!"]
     stored = await events(engine, "c2")
     starts = [i for i, e in enumerate(stored) if e["event"] == "session_started"]
@@ -157,13 +157,13 @@ async def test_restart_and_an_expired_session(engine: Engine) -> None:
     assert carried[0]["name"] == "order_number" and carried[0]["value"] == "NW-10002"
 
 
-def _aged(load: Any, sender: str, last: float) -> Any:
-    """The store's own load, with the conversation's last event moved back in time."""
-    async def aged(conversation_id: str, **kwargs: Any) -> Any:
-        tracker = await load(conversation_id, **kwargs)
-        if conversation_id == sender:
+def _aged(begin_turn: Any, sender: str, last: float) -> Any:
+    """The store's own begin_turn, with the conversation's last event moved back in time."""
+    async def aged(conversation_id: str, *args: Any, **kwargs: Any) -> Any:
+        handled, tracker = await begin_turn(conversation_id, *args, **kwargs)
+        if conversation_id == sender and tracker is not None:
             tracker.state.latest_event_time = last
-        return tracker
+        return handled, tracker
     return aged
 
 

@@ -216,11 +216,13 @@ async def test_load_is_bounded_by_window(store: SQLTrackerStore) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             selects.append(statement)
 
-    sa_event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    for engine in store.sync_engines:
+        sa_event.listen(engine, "before_cursor_execute", record)
     try:
         tracker = await store.load("long", window=window)
     finally:
-        sa_event.remove(store.engine.sync_engine, "before_cursor_execute", record)
+        for engine in store.sync_engines:
+            sa_event.remove(engine, "before_cursor_execute", record)
     assert [e["text"] for e in tracker.recent_events] == [str(i) for i in range(total - window, total)]
     assert len(selects) == 2
     assert "LIMIT" in selects[1].upper()
