@@ -186,6 +186,10 @@ class SlackInput:
         async def webhook(request: web.Request) -> web.Response:
             # checked before bolt sees the request: bolt reads the body first, and fails on one it cannot read
             raw = await request.read()
+            try:
+                raw.decode("utf-8")  # Slack signs UTF-8: anything else is refused before its signature is read
+            except UnicodeDecodeError as exc:
+                raise BadRequest(f"the Slack request is not valid UTF-8: {exc}") from None
             if not _signed(verifier, raw, request.headers):
                 raise Unauthorized("slack: missing, wrong or expired signature")
             checked_body(raw, request.content_type)  # as strict as any other body: 400

@@ -121,7 +121,8 @@ async def live(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) 
     }
     database = tmp_path_factory.mktemp("fuzz") / "bot.db"
     settings = load_settings(trained_project, database_url=f"sqlite+aiosqlite:///{database}", api_token=TOKEN,
-                             channels=channels, generator=None)  # generation off: no 135M model to load
+                             channels=channels, generator=None,  # generation off: no 135M model to load
+                             rate_limit=0)  # every request reaches its handler (the address limit has its own tests)
     app = create_app(settings, channels=tuple(channels), wait_for_models=True)
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()

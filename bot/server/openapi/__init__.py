@@ -65,6 +65,7 @@ def _document() -> dict[str, Any]:
         overlap = set(paths) & set(group)
         assert not overlap, f"paths described twice: {overlap}"
         paths.update(group)
+    _rate_limited(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Switchboard", "version": bot.__version__, "description": DESCRIPTION,
@@ -74,6 +75,19 @@ def _document() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": schemas(), "responses": error_responses(), "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+def _rate_limited(paths: dict[str, Any]) -> None:
+    """Every route but /health counts against its client address's request rate
+    (server.rate_limit, bot/server/limits.py): each may answer 429."""
+    from bot.server.middleware import UNLIMITED_PREFIXES
+
+    for path, operations in paths.items():
+        if path.startswith(UNLIMITED_PREFIXES):
+            continue
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("429", {"$ref": "#/components/responses/TooManyRequests"})
 
 
 def document() -> dict[str, Any]:
