@@ -197,8 +197,10 @@ def _example(r: dict[str, Any]) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     runs = result["runs"]
     lines = ["# Answer quality: the demo shop against questions it should and should not answer", "",
-             f"{result['machine']}, {result['time']}. Baseline `{result['baseline']}` (before) against this tree "
-             f"(after), each trained with its own code and data; every message a fresh conversation of the real engine. "
+             f"{result['machine']}, {result['time']}. "
+             + (f"Baseline `{result['baseline']}` (before) against this tree (after), each trained with its own code "
+                f"and data; " if any(name.startswith("before") for name in runs) else "This tree only (--skip-baseline); ")
+             + f"every message a fresh conversation of the real engine. "
              f"Foreign questions: {result['foreign_questions']} ({result.get('split', 'test')} splits of ../shared/data; with the generator on, a "
              f"sample of {result['foreign_questions_generation']}).", "",
              "| | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
