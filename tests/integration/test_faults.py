@@ -25,5 +25,5 @@ async def test_a_fault_in_the_middle_loses_nothing(scenario: str, trained_projec
     assert report["server_errors_500"] == 0 and "timeout" not in report["client_errors"], report
     assert report["acknowledged_after_fault_began"] > 0, report  # the fault came in the middle of the run
     assert report["bot_exit_status"] == 0, report  # and SIGTERM stopped the workers cleanly
-    if report["dedupe_by_message_id"]:
-        assert report["duplicated_replies"] == 0, report
+    assert report["dedupe_by_message_id"], report  # REST reads metadata.message_id
+    assert report["duplicated_replies"] == 0, report
