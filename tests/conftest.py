@@ -265,3 +265,26 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
     return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _no_task_left_behind() -> Any:
+    """At the end of the session, every task the tests left on the shared event loop is cancelled
+    and awaited here, for at most 20 s; one that ignores its cancellation is printed with its stack
+    (pytest-asyncio's own teardown would otherwise wait for it forever)."""
+    yield
+    import sys
+
+    me = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+    for task in left:
+        task.cancel()
+    if not left:
+        return
+    _, stuck = await asyncio.wait(left, timeout=20)
+    for task in stuck:
+        print(f"\na task ignored its cancellation at the end of the session: {task!r}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+        task.get_coro().close()  # so that the session ends (with this failure) instead of hanging
+        task.cancel()
+    assert not stuck, f"{len(stuck)} task(s) left running by the tests ignore cancellation (stacks above)"
