@@ -121,6 +121,8 @@ class ReminderScheduler:
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database blip: try again at the next poll
+                if (task := asyncio.current_task()) is not None and task.cancelling():
+                    raise asyncio.CancelledError from None  # a client turned our cancellation into an error
                 log.exception("reminders: the poll failed")
             await asyncio.sleep(self.poll_seconds)
 

@@ -270,18 +270,20 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 async def _no_task_left_behind() -> Any:
     """At the end of the session, every task the tests left on the shared event loop is cancelled
-    and awaited here, for at most 20 s; one that ignores its cancellation is printed with its stack
-    (pytest-asyncio's own teardown would otherwise wait for it forever)."""
+    (again each second) and awaited here, for at most 20 s; one that ignores its cancellation is
+    printed with its stack and fails the session (pytest-asyncio's own teardown, which cancels
+    once, would otherwise wait for it forever)."""
     yield
     import sys
 
     me = asyncio.current_task()
-    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-    for task in left:
-        task.cancel()
-    if not left:
-        return
-    _, stuck = await asyncio.wait(left, timeout=20)
+    loop = asyncio.get_running_loop()
+    stuck = {t for t in asyncio.all_tasks() if t is not me and not t.done()}
+    deadline = loop.time() + 20
+    while stuck and loop.time() < deadline:  # again each second: Python 3.11's wait_for can swallow a cancellation
+        for task in stuck:
+            task.cancel()
+        _, stuck = await asyncio.wait(stuck, timeout=1)
     for task in stuck:
         print(f"\na task ignored its cancellation at the end of the session: {task!r}", file=sys.stderr)
         task.print_stack(file=sys.stderr)

@@ -178,6 +178,8 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be briefly away: try again at the next poll
+                if (task := asyncio.current_task()) is not None and task.cancelling():
+                    raise asyncio.CancelledError from None  # a client turned our cancellation into an error
                 log.exception("outbox: the poll failed")
             await asyncio.sleep(self.poll_seconds)
 

@@ -94,6 +94,8 @@ class LiveHub:
                     await pubsub.aclose()
                 raise
             except Exception as exc:  # Redis down or restarted: subscribe again after a pause
+                if (task := asyncio.current_task()) is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc  # a client turned our cancellation into an error
                 log.warning("console live updates lost Redis (%s); resubscribing", type(exc).__name__)
                 subscribed = False
                 await asyncio.sleep(1.0)

@@ -115,6 +115,9 @@ class RedisLockStore:
             try:
                 result = await self.client.eval(_RENEW, 1, key, token, int(self.ttl * 1000))
             except Exception as exc:  # the turn goes on; the next renewal tries again
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a client that turned our cancellation into an error
+                    raise asyncio.CancelledError from exc
                 log.warning("conversation lock %s: renewal failed (%s); retrying", key, type(exc).__name__)
                 continue
             if result == 2:

@@ -142,5 +142,7 @@ class RetentionJob:
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be away: the next round tries again
+                if (task := asyncio.current_task()) is not None and task.cancelling():
+                    raise asyncio.CancelledError from None  # a client turned our cancellation into an error
                 log.exception("retention: the round failed")
             await asyncio.sleep(self.settings.interval_minutes * 60)
