@@ -16,7 +16,6 @@ reminder (logged as `firing`): at most once, never twice."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy import and_, select, update
 
+from bot.background import Periodic
 from bot.storage.schema import reminders
 from bot.tracker import State
 
@@ -60,7 +60,7 @@ class ReminderScheduler:
                  *, poll_seconds: float = POLL_SECONDS, worker: str | None = None) -> None:
         self.db, self.trigger, self.poll_seconds = engine, trigger, poll_seconds
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Periodic(self.fire_due, lambda: self.poll_seconds, "reminders")
 
     # -- recording ------------------------------------------------------------------------------
     async def on_events(self, conversation_id: str, events: Sequence[dict[str, Any]], state: State) -> None:
@@ -104,27 +104,10 @@ class ReminderScheduler:
 
     # -- firing ---------------------------------------------------------------------------------
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.fire_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a database blip: try again at the next poll
-                if (task := asyncio.current_task()) is not None and task.cancelling():
-                    raise asyncio.CancelledError from None  # a client turned our cancellation into an error
-                log.exception("reminders: the poll failed")
-            await asyncio.sleep(self.poll_seconds)
+        await self._poller.stop()
 
     async def fire_due(self, now: float | None = None) -> int:
         """Fire the reminders due at `now` that this worker claims; returns how many it fired."""

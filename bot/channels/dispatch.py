@@ -14,7 +14,6 @@ undelivered and can resend it. A widget that reconnects gets what it missed (`re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.background import Periodic
 from bot.channels.base import DeliveryError
 from bot.errors import NotFound
 from bot.storage.base import LockStore
@@ -47,7 +47,7 @@ class Dispatcher:
         self.max_attempts, self.claim_timeout, self.clock = max_attempts, claim_timeout, clock
         self.listeners: list[OnChange] = []
         self._slots = asyncio.Semaphore(concurrency)
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Periodic(self.poll_once, lambda: self.poll_seconds, "outbox")
 
     # -- delivering ------------------------------------------------------------------------------
 
@@ -162,26 +162,10 @@ class Dispatcher:
         return sum(c for c in counts if isinstance(c, int))
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database may be briefly away: try again at the next poll
-                if (task := asyncio.current_task()) is not None and task.cancelling():
-                    raise asyncio.CancelledError from None  # a client turned our cancellation into an error
-                log.exception("outbox: the poll failed")
-            await asyncio.sleep(self.poll_seconds)
+        await self._poller.stop()
 
 
 def _with(delivery: Delivery, **changes: Any) -> Delivery:

@@ -16,6 +16,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from bot.background import stop_if_cancelling
+
 log = logging.getLogger(__name__)
 CHANNEL = "switchboard:console:{}"  # + the bot's namespace: bots sharing one Redis stay apart
 BACKLOG = 500  # messages a slow console may fall behind before it is disconnected (it reconnects)
@@ -94,8 +96,7 @@ class LiveHub:
                     await pubsub.aclose()
                 raise
             except Exception as exc:  # Redis down or restarted: subscribe again after a pause
-                if (task := asyncio.current_task()) is not None and task.cancelling():
-                    raise asyncio.CancelledError from exc  # a client turned our cancellation into an error
+                stop_if_cancelling(exc)
                 log.warning("console live updates lost Redis (%s); resubscribing", type(exc).__name__)
                 subscribed = False
                 await asyncio.sleep(1.0)

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+from bot.background import stop_if_cancelling
 from bot.errors import NotReady, StoreUnavailable
 from bot.storage.memory_lock import InMemoryLockStore
 
@@ -115,9 +116,7 @@ class RedisLockStore:
             try:
                 result = await self.client.eval(_RENEW, 1, key, token, int(self.ttl * 1000))
             except Exception as exc:  # the turn goes on; the next renewal tries again
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():  # a client that turned our cancellation into an error
-                    raise asyncio.CancelledError from exc
+                stop_if_cancelling(exc)
                 log.warning("conversation lock %s: renewal failed (%s); retrying", key, type(exc).__name__)
                 continue
             if result == 2:

@@ -16,8 +16,6 @@ finishes the work.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -29,6 +27,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.background import Periodic
 from bot.errors import ConfigError
 from bot.storage.base import LockStore
 from bot.storage.dialects import insert_ignore, write_transaction
@@ -79,7 +78,7 @@ class RetentionJob:
                  worker: str | None = None) -> None:
         self.engine, self.settings, self.locks = engine, settings, locks or InMemoryLockStore()
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Periodic(self.run_once, lambda: self.settings.interval_minutes * 60, "retention")
 
     async def run_once(self, now: float | None = None) -> int | None:
         """One round: the conversations past the age deleted or anonymised; None when another
@@ -126,23 +125,7 @@ class RetentionJob:
 
     def start(self) -> None:
         if self.settings.enabled:
-            self._task = asyncio.create_task(self._run())
+            self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database may be away: the next round tries again
-                if (task := asyncio.current_task()) is not None and task.cancelling():
-                    raise asyncio.CancelledError from None  # a client turned our cancellation into an error
-                log.exception("retention: the round failed")
-            await asyncio.sleep(self.settings.interval_minutes * 60)
+        await self._poller.stop()

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.server.keys import OUTPUTS
-from tests.fakes.slack_api import BOT_ID, BOT_USER, TEAM, FakeSlack
+from tests.fakes.slack_api import BOT_USER, TEAM, FakeSlack
 from tests.integration.conftest import Server, StartServer, delivered, free_port
 
 TOKEN = "xoxb-test-0000-northwind"

@@ -3,7 +3,6 @@ and a local OpenAI-compatible server (tests/fakes/openai_api.py) as the generato
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
