@@ -220,38 +220,33 @@ def _shop_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOP_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")
 
 
-@pytest.fixture
-def private_redis() -> Iterator[Any]:
-    """A redis-server of this test's own (bench/private_servers.py): stopped and restarted at
-    will, so the machine's shared Redis is never touched."""
-    from bench.private_servers import PrivateRedis, Unavailable
+def _private(kind: str) -> Iterator[Any]:
+    """A server of `kind` (bench/private_servers.py) started for the caller and closed after it."""
+    import bench.private_servers as servers
 
     try:
-        server = PrivateRedis()
-    except Unavailable as exc:
+        server = getattr(servers, kind)()
+    except servers.Unavailable as exc:
         missing(str(exc))
     server.start()
     try:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[Any]:
+    """A redis-server of this test's own: stopped and restarted at will, so the machine's shared
+    Redis is never touched."""
+    yield from _private("PrivateRedis")
 
 
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[Any]:
     """A PostgreSQL cluster of this module's own (initdb in a temporary directory): tests restart
     and stop it; each test makes its own database with `create_database`."""
-    from bench.private_servers import PrivatePostgres, Unavailable
-
-    try:
-        server = PrivatePostgres()
-    except Unavailable as exc:
-        missing(str(exc))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _private("PrivatePostgres")
 
 
 @pytest.fixture(scope="session")
