@@ -27,10 +27,10 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.turn_latency import load_messages, percentile  # noqa: E402
+from bench.serving import free_port, percentile  # noqa: E402
+from bench.turn_latency import load_messages  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
-from tests.integration.conftest import free_port  # noqa: E402
 
 TG_TOKEN, TG_SECRET = "123:bench", "bench-secret"
 SLACK_TOKEN, SLACK_SECRET = "xoxb-bench", "bench-signing-secret"

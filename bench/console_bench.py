@@ -27,7 +27,7 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.turn_latency import free_port, percentile  # noqa: E402
+from bench.serving import free_port, percentile  # noqa: E402
 
 STATIC = REPO / "bot" / "console" / "static"
 PASSWORD = "bench password 1"

@@ -18,17 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.serving import free_port
+
 STARTUP_LIMIT_S = 60.0
 
 
 class Unavailable(RuntimeError):
     """The binaries this server needs are not installed."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -39,7 +39,8 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.turn_latency import TURNS_PER_SENDER, free_port, load_messages, peak_rss_mb, percentile  # noqa: E402
+from bench.serving import free_port, logged_process, peak_rss_mb, percentile  # noqa: E402
+from bench.turn_latency import TURNS_PER_SENDER, load_messages  # noqa: E402
 from bench.turn_throughput import reasons_recorded  # noqa: E402
 
 RASA_VERSION = "3.6.21"
@@ -128,30 +129,12 @@ def rasa_project(dest: Path, venv: Path, epochs: int | None) -> dict[str, Any]:
 # --- servers -------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def process(cmd: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield proc
-        except BaseException:
-            print(f"--- {log_path.name} ---\n{log_path.read_text(errors='replace')[-4000:]}", file=sys.stderr)
-            raise
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-@contextlib.contextmanager
 def switchboard_server(project: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]], list[Path]]]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="sbs-switchboard-") as tmp:
         cmd = [*switchboard_cmd(), "--project", str(project), "run", "--host", "127.0.0.1", "--port", str(port)]
         log = Path(tmp) / "switchboard.log"
-        with process(cmd, REPO, switchboard_env(Path(tmp)), log) as proc:
+        with logged_process(cmd, REPO, switchboard_env(Path(tmp)), log) as proc:
             yield f"http://127.0.0.1:{port}", [proc], [log]
 
 
@@ -167,7 +150,7 @@ def rasa_server(project: Path, venv: Path) -> Iterator[tuple[str, list[subproces
                   "-m", str(project / "models" / "shop.tar.gz"), "--endpoints", str(Path(tmp) / "endpoints.yml"),
                   "--credentials", str(project / "credentials.yml")]
         logs = [Path(tmp) / "rasa.log", Path(tmp) / "actions.log"]
-        with process(actions, REPO, env, logs[1]) as act, process(server, project, env, logs[0]) as srv:
+        with logged_process(actions, REPO, env, logs[1]) as act, logged_process(server, project, env, logs[0]) as srv:
             yield f"http://127.0.0.1:{port}", [srv, act], logs
 
 

@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,17 +26,11 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench.serving import free_port, logged_process, peak_rss_mb, percentile, wait_healthy  # noqa: E402,F401
 from training.data import load_nlu  # noqa: E402
 
 TURNS_PER_SENDER = 5
 RUN_LIMIT_S = 600.0
-HEALTH_LIMIT_S = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def load_messages(tests: Path) -> list[tuple[str, str]]:
@@ -49,35 +42,6 @@ def load_messages(tests: Path) -> list[tuple[str, str]]:
     sources = [("intent", intents), ("log", logs), ("out_of_scope", [t for t in oos if t])]
     mixed = itertools.zip_longest(*[[(name, text) for text in texts] for name, texts in sources])
     return [pair for group in mixed for pair in group if pair is not None]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile, q in [0, 100]."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low, high = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    status = Path(f"/proc/{pid}/status")
-    hwm = [line for line in (status.read_text() if status.exists() else "").splitlines() if line.startswith("VmHWM:")]
-    return round(int(hwm[0].split()[1]) / 1024, 1) if hwm else None  # the file says kB
-
-
-async def wait_healthy(session: aiohttp.ClientSession, base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + HEALTH_LIMIT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with code {server.returncode} before it was healthy")
-        try:
-            async with session.get(f"{base}/health", timeout=aiohttp.ClientTimeout(total=5)) as resp:
-                if resp.status == 200:
-                    return
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            pass
-        await asyncio.sleep(0.5)
-    raise RuntimeError(f"the server was not healthy within {HEALTH_LIMIT_S:.0f} s")
 
 
 async def drive(args: argparse.Namespace, base: str, server: subprocess.Popen[bytes]) -> dict[str, Any]:
@@ -173,23 +137,10 @@ def main() -> int:
                    SHOP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp}/shop.db",
                    SWITCHBOARD_RATE_LIMIT="0",  # back-to-back turns from one address
                    PYTHONPATH=str(tree))
-        log_path = Path(tmp) / "server.log"
-        with log_path.open("wb") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "--project", args.project, "run", "--host", "127.0.0.1",
-                 "--port", str(port)], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                raw = asyncio.run(asyncio.wait_for(drive(args, f"http://127.0.0.1:{port}", server), RUN_LIMIT_S))
-            except BaseException:
-                print(f"--- server log ---\n{log_path.read_text(errors='replace')[-4000:]}", file=sys.stderr)
-                raise
-            finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait()
+        cmd = [sys.executable, "-m", "bot.cli", "--project", args.project, "run", "--host", "127.0.0.1",
+               "--port", str(port)]
+        with logged_process(cmd, tree, env, Path(tmp) / "server.log", stop_timeout=10) as server:
+            raw = asyncio.run(asyncio.wait_for(drive(args, f"http://127.0.0.1:{port}", server), RUN_LIMIT_S))
     summary, out = summarize(args, raw), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "turn_latency.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -33,35 +33,12 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.turn_latency import TURNS_PER_SENDER, free_port, load_messages, peak_rss_mb, percentile  # noqa: E402
-from bench.turn_latency import wait_healthy  # noqa: E402
+from bench.serving import free_port, fresh_postgres, logged_process, peak_rss_mb, percentile, wait_healthy  # noqa: E402
+from bench.turn_latency import TURNS_PER_SENDER, load_messages  # noqa: E402
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
 LEVEL_LIMIT_S = 300.0
-
-
-@contextlib.contextmanager
-def fresh_postgres(url: str) -> Iterator[str]:
-    """A database of its own on the server of `url`, dropped afterwards."""
-    import asyncpg
-
-    base, _, _ = url.rpartition("/")
-    name = f"switchboard_bench_{uuid.uuid4().hex[:10]}"
-    admin = url.replace("postgresql+asyncpg://", "postgresql://")
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @contextlib.contextmanager
@@ -75,24 +52,10 @@ def server(tree: Path, project: str, workers: int, database_url: str,
         env.pop("SWITCHBOARD_LOCK_STORE_URL", None)
         if redis_url:
             env["SWITCHBOARD_LOCK_STORE_URL"] = redis_url
-        log_path = Path(tmp) / "server.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "--project", project, "run", "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(workers)], cwd=tree, env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                yield f"http://127.0.0.1:{port}", proc
-            except BaseException:
-                print(f"--- server log ---\n{log_path.read_text(errors='replace')[-4000:]}", file=sys.stderr)
-                raise
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        cmd = [sys.executable, "-m", "bot.cli", "--project", project, "run", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers)]
+        with logged_process(cmd, tree, env, Path(tmp) / "server.log", stop_timeout=20) as proc:
+            yield f"http://127.0.0.1:{port}", proc
 
 
 async def level(session: aiohttp.ClientSession, base: str, messages: list[tuple[str, str]], connections: int,

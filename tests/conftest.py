@@ -43,24 +43,10 @@ def postgres_url() -> Iterator[str]:
     concurrent test runs on one server never see each other's tables."""
     if not port_open("127.0.0.1", 5432):
         missing("PostgreSQL is not listening on 127.0.0.1:5432")
-    import asyncpg
+    from bench.serving import fresh_postgres
 
-    base, _, _ = POSTGRES_URL.rpartition("/")
-    name = f"switchboard_test_{uuid.uuid4().hex[:10]}"
-    admin = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_postgres(POSTGRES_URL, prefix="switchboard_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

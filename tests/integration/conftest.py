@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -10,15 +9,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bench.serving import free_port  # noqa: F401  (the tests import it from here)
 from bot.app import create_app
 from bot.settings import load_settings
 from tests.conftest import release_memory
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
