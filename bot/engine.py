@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bot.policies.retrieval import RetrievalPolicy
 
 log = logging.getLogger(__name__)
+PICKUP_TIMES_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Engine:
         self.store, self.locks, self.actions, self.window = store, locks, actions, history_window
         self.executor = Executor(domain, actions, fallback_action=dialogue.fallback_action)
         self.batcher = MicroBatcher(classifier, max_batch=max_batch)
+        self._pickups: tuple[float, list[float]] | None = None  # (read at, agents' pickup seconds)
 
     # -- understanding -------------------------------------------------------------------
     def _threshold(self, prediction: Prediction) -> Prediction:
@@ -248,10 +250,8 @@ class Engine:
     ) -> list[dict[str, Any]]:
         """Put the conversation in the agents' queue and tell the customer roughly how long it takes."""
         assert self.handoff is not None
-        waiting = [(cid, state.handoff.get("since")) for cid, state in await self.store.queue()
-                   if state.handoff.get("status") == "pending"]
-        pickups = take_times(await self.store.recent_events_of_type("handoff", limit=200))
-        ahead, minutes = estimate_wait(conversation_id, waiting, pickups, self.handoff.settings.typical_wait_minutes)
+        ahead = await self.store.waiting_ahead(conversation_id)
+        minutes = estimate_wait(ahead, await self._pickup_times(), self.handoff.settings.typical_wait_minutes)
         loop = apply(tracker.state, new, initial_slots=self.domain.initial_slots).active_loop
         if loop in self.domain.forms:  # a person takes over: the form ends, what it collected stays
             new += [{"event": "active_loop", "timestamp": time.time(), "name": None},
@@ -267,6 +267,15 @@ class Engine:
         else:
             messages = [{"text": DEFAULT_TEXT.format(**values)}]
         return self._say(messages, new, reason)
+
+    async def _pickup_times(self) -> list[float]:
+        """How long agents took to pick up the last handoffs: read again at most every
+        PICKUP_TIMES_TTL_S (an estimate in minutes needs no fresher figures, and a burst of
+        handoffs need not read the same 200 events each)."""
+        now = time.monotonic()
+        if self._pickups is None or now - self._pickups[0] > PICKUP_TIMES_TTL_S:
+            self._pickups = (now, take_times(await self.store.recent_events_of_type("handoff", limit=200)))
+        return self._pickups[1]
 
     def _user_event(self, message: UserMessage, prediction: Prediction) -> dict[str, Any]:
         return ev.user(

@@ -136,19 +136,12 @@ class HandoffTriggers:
         return None
 
 
-def estimate_wait(
-    conversation_id: str, queue: Sequence[tuple[str, float | None]], take_seconds: Sequence[float],
-    typical_minutes: float,
-) -> tuple[int, int]:
-    """(customers ahead, minutes): the median time agents took to pick up the last handoffs
-    (the configured typical wait until there are 3), once per customer ahead and once for this one."""
-    ahead = 0
-    for cid, _since in queue:
-        if cid == conversation_id:
-            break
-        ahead += 1
+def estimate_wait(ahead: int, take_seconds: Sequence[float], typical_minutes: float) -> int:
+    """Minutes until a person answers, with `ahead` customers waiting before this one: the median
+    time agents took to pick up the last handoffs (the configured typical wait until there are 3),
+    once per customer ahead and once for this one."""
     per = statistics.median(take_seconds) / 60 if len(take_seconds) >= 3 else typical_minutes
-    return ahead, max(1, math.ceil(per * (ahead + 1)))
+    return max(1, math.ceil(per * (ahead + 1)))
 
 
 def take_times(handoff_events: Sequence[tuple[str, Event]], *, keep: int = 20) -> list[float]:

@@ -89,6 +89,10 @@ class TrackerStore(Protocol):
     async def queue(self) -> list[tuple[str, State]]:
         """The conversations waiting for a person or with one, the longest waiting first."""
 
+    async def waiting_ahead(self, conversation_id: str) -> int:
+        """How many conversations wait for a person ahead of this one: those that began waiting
+        before it, or all that wait when it does not (yet)."""
+
     async def recent_events_of_type(self, kind: str, *, limit: int) -> list[tuple[str, Event]]:
         """(conversation id, event) of the last `limit` events of one type, oldest first."""
 

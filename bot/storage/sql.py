@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import and_, create_engine, func, or_, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -167,6 +167,19 @@ class SQLTrackerStore:
         async with self._transaction(write=False) as conn:
             rows = (await conn.execute(query)).all()
         return [(row.id, State.from_json(row.state)) for row in rows]
+
+    async def waiting_ahead(self, conversation_id: str) -> int:
+        """Counted on the handoff index, without reading any conversation's state (a handoff used
+        to read every queued conversation's snapshot: a cost that grew with the queue)."""
+        c = conversations.c
+        pending = c.handoff_status == "pending"
+        async with self._transaction(write=False) as conn:
+            mine = (await conn.execute(select(c.handoff_status, c.handoff_since).where(c.id == conversation_id))).first()
+            query = select(func.count()).select_from(conversations).where(pending, c.id != conversation_id)
+            if mine is not None and mine.handoff_status == "pending" and mine.handoff_since is not None:
+                query = query.where(or_(c.handoff_since < mine.handoff_since,
+                                        and_(c.handoff_since == mine.handoff_since, c.id < conversation_id)))
+            return int(await conn.scalar(query) or 0)
 
     async def recent_events_of_type(self, kind: str, *, limit: int) -> list[tuple[str, Event]]:
         """The last `limit` events of one type across all conversations, oldest first."""

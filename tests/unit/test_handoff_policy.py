@@ -114,12 +114,11 @@ def test_settings_are_parsed_and_checked():
 
 
 def test_wait_estimate_counts_the_customers_ahead():
-    queue = [("a", 1.0), ("b", 2.0)]
-    assert estimate_wait("new", queue, [], typical_minutes=3) == (2, 9)
-    assert estimate_wait("a", queue, [], typical_minutes=3) == (0, 3)
+    assert estimate_wait(2, [], typical_minutes=3) == 9
+    assert estimate_wait(0, [], typical_minutes=3) == 3
     # measured pickups replace the configured typical wait once there are three
-    assert estimate_wait("new", [], [60.0, 120.0, 600.0], typical_minutes=30) == (0, 2)
-    assert estimate_wait("new", [], [5.0], typical_minutes=0.1) == (0, 1)  # never "0 minutes"
+    assert estimate_wait(0, [60.0, 120.0, 600.0], typical_minutes=30) == 2
+    assert estimate_wait(0, [5.0], typical_minutes=0.1) == 1  # never "0 minutes"
 
 
 def test_take_times_pair_each_request_with_its_pickup():

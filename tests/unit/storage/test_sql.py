@@ -341,3 +341,17 @@ async def test_ids_differing_in_case_or_trailing_space_are_different_conversatio
         (stored,) = await store.events(cid)
         assert stored["text"] == cid and stored["timestamp"] == ts  # a unix time keeps its microseconds
         assert (await store.load(cid, window=1)).state.latest_event_time == ts
+
+
+async def test_waiting_ahead_counts_the_pending_conversations_before_this_one(store: SQLTrackerStore) -> None:
+    await store.append("first", [ev("handoff", 1.0, status="pending", trigger="asked")])
+    await store.append("second", [ev("handoff", 2.0, status="pending", trigger="asked")])
+    await store.append("with-agent", [ev("handoff", 0.5, status="agent", trigger="asked")])
+    await store.append("back-to-bot", [ev("handoff", 0.2, status="bot", trigger="asked")])
+    await store.append("never", [ev("user", 0.1, text="hi")])
+    assert await store.waiting_ahead("first") == 0
+    assert await store.waiting_ahead("second") == 1
+    # not waiting (yet): everyone who waits is ahead; a conversation with an agent waits no more
+    assert await store.waiting_ahead("never") == 2
+    assert await store.waiting_ahead("unknown") == 2
+    assert await store.waiting_ahead("with-agent") == 2
