@@ -28,12 +28,39 @@ def _vectorizer(params: dict[str, Any], vocabulary: dict[str, int] | None = None
     return TfidfVectorizer(**options)
 
 
+class _Block:
+    """One fitted vectorizer's TF-IDF, computed as sklearn computes it (n-gram counts, 1 + log tf,
+    times idf, L2-normalised) without its per-call validation, which cost several times the
+    arithmetic on one message (bench: about 0.6 ms a message for the two blocks through sklearn)."""
+
+    def __init__(self, vectorizer: Any, offset: int) -> None:
+        self.analyze = vectorizer.build_analyzer()
+        self.vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self.idf = np.asarray(vectorizer.idf_, dtype=np.float32)
+        self.offset = offset
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(column indices, values) of `text`'s row, the columns offset into the stacked matrix."""
+        counts: dict[int, int] = {}
+        for gram in self.analyze(text):
+            column = self.vocabulary.get(gram)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        if not counts:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        columns = np.fromiter(counts.keys(), np.int64, len(counts))
+        values = (np.log(np.fromiter(counts.values(), np.float32, len(counts))) + 1.0) * self.idf[columns]
+        values /= max(float(np.sqrt(np.dot(values, values))), 1e-12)
+        return columns + self.offset, values.astype(np.float32)
+
+
 class TfidfModel:
     def __init__(self, vectorizers: list[Any], coef: np.ndarray, intercept: np.ndarray, labels: list[str]) -> None:
         self.vectorizers, self.labels = vectorizers, labels
         self.coef, self.intercept = coef.astype(np.float32), intercept.astype(np.float32)
-        # sparse @ dense wants the dense side contiguous: a transposed view costs a copy per call
+        # rows are features: a message's score is the sum of its features' rows, weighted
         self._coef_t = np.ascontiguousarray(self.coef.T)
+        self._blocks: list[_Block] | None = None
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[str], *, label_order: Sequence[str], c: float = 20.0) -> "TfidfModel":
@@ -57,8 +84,15 @@ class TfidfModel:
         return cls(vectorizers, full_coef, full_intercept, list(label_order))
 
     def log_proba(self, texts: Sequence[str]) -> np.ndarray:
-        features = _stack([v.transform(texts) for v in self.vectorizers])
-        scores = np.asarray(features @ self._coef_t) + self.intercept
+        if self._blocks is None:
+            offsets = np.cumsum([0, *(len(v.vocabulary_) for v in self.vectorizers)])
+            self._blocks = [_Block(v, int(offset)) for v, offset in zip(self.vectorizers, offsets)]
+        scores = np.empty((len(texts), len(self.labels)), np.float32)
+        for row, text in enumerate(texts):
+            parts = [block.features(text) for block in self._blocks]
+            columns = np.concatenate([c for c, _ in parts])
+            values = np.concatenate([v for _, v in parts])
+            scores[row] = values @ self._coef_t[columns] + self.intercept
         scores -= scores.max(axis=1, keepdims=True)
         return (scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))).astype(np.float32)
 

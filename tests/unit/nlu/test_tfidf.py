@@ -37,3 +37,19 @@ def test_mix_weights_log_probabilities() -> None:
     np.testing.assert_allclose(mix(logits, partner, 1.0), partner)
     half = mix(logits, partner, 0.5)
     np.testing.assert_allclose(half, 0.5 * log_softmax(logits) + 0.5 * partner)
+
+
+def test_scores_are_sklearns_own() -> None:
+    """log_proba computes the features without sklearn's transform: the same numbers as the
+    sparse matrix sklearn's fitted vectorizers give, for seen, unseen and empty texts."""
+    from scipy.sparse import hstack
+
+    model = TfidfModel.fit(TEXTS, LABELS, label_order=["greet", "refund", "track"])
+    queries = ["where is my parcel", "REFUND my order!!", "hello hello hello", "", "zzz qqq", "señor, où est-il ?",
+               "my my my package package", "track"]
+    features = hstack([v.transform(queries) for v in model.vectorizers], format="csr")
+    scores = np.asarray(features @ model.coef.T) + model.intercept
+    expected = scores - np.log(np.exp(scores - scores.max(1, keepdims=True)).sum(1, keepdims=True)) \
+        - scores.max(1, keepdims=True)
+    np.testing.assert_allclose(model.log_proba(queries), expected, atol=1e-5)
+    np.testing.assert_allclose(model.log_proba(queries[:1]), expected[:1], atol=1e-5)  # alone as in a batch
