@@ -8,7 +8,7 @@ bounded window of recent events, however long the conversation has grown.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 from bot.events import Event
@@ -55,7 +55,11 @@ class State:
         return cls(**{k: data.get(k, v) for k, v in cls().to_json().items()})
 
     def copy(self) -> "State":
-        return State.from_json(copy.deepcopy(self.to_json()))
+        """A state `apply` can change: the slots (whose values may be lists or dicts) are copied
+        deeply; latest_message and handoff are only ever replaced whole, never changed in place,
+        so they are shared (deep-copying the last message's parse, with its ranking and entities,
+        was most of a turn's state handling)."""
+        return replace(self, slots=copy.deepcopy(self.slots), handoff=dict(self.handoff))
 
 
 def apply(state: State, events: Iterable[Event], *, initial_slots: dict[str, Any] | None = None) -> State:

@@ -120,8 +120,8 @@ def state_contains(rule_state: State, state: State) -> bool:
     return True
 
 
-def _applicable(key: str, states: Sequence[State]) -> bool:
-    rule = list(reversed(key_states(key)))
+def _applicable(rule: Sequence[State], states: Sequence[State]) -> bool:
+    """`rule`: a rule's states, last first (parsed once: a prediction checks every rule)."""
     for i, state in enumerate(reversed(states)):
         if i >= len(rule):
             return True
@@ -133,8 +133,13 @@ def _applicable(key: str, states: Sequence[State]) -> bool:
     return True  # as Rasa: rule states before the start of the conversation are not checked
 
 
-def matching(keys: Sequence[str], states: Sequence[State]) -> list[str]:
-    return [key for key in keys if _applicable(key, states)]
+def matching(keys: Sequence[tuple[str, Sequence[State]]], states: Sequence[State]) -> list[str]:
+    """The keys whose rule states (key, states last first) fit the end of `states`."""
+    return [key for key, rule in keys if _applicable(rule, states)]
+
+
+def _parsed(keys: Sequence[str]) -> list[tuple[str, Sequence[State]]]:
+    return [(key, tuple(reversed(key_states(key)))) for key in keys]
 
 
 class RulePolicy:
@@ -146,8 +151,8 @@ class RulePolicy:
         self.lookup = lookup
         self.fallback_threshold, self.fallback_action = core_fallback_threshold, core_fallback_action
         self.enable_fallback = enable_fallback
-        self._rule_keys = list(lookup.rules)
-        self._unhappy_keys = list(lookup.unhappy)
+        self._rule_keys = _parsed(list(lookup.rules))
+        self._unhappy_keys = _parsed(list(lookup.unhappy))
 
     def _made(self, action: str | None, source: str, *, confidence: float = 1.0, no_user: bool = False,
               interrupted: bool = False) -> PolicyPrediction:
