@@ -1,5 +1,6 @@
 """Turns per second under load: the real server over its REST channel at 1, 8 and 32 connections,
-one worker on SQLite and two workers (`switchboard run --workers 2`) on PostgreSQL with Redis locks.
+one worker on SQLite, and one and two workers (`switchboard run --workers 2`) on PostgreSQL with
+Redis locks (the same store for both, so that the rows show what a second worker adds).
 
 Each connection sends held-out test messages one after another (a new conversation every 5 turns,
 so sessions start as they do in real traffic). With `--baseline-tree DIR` the same runs are made
@@ -48,6 +49,7 @@ def server(tree: Path, project: str, workers: int, database_url: str,
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="switchboard-throughput-") as tmp:
         env = dict(os.environ, SWITCHBOARD_DATABASE_URL=database_url, SWITCHBOARD_GENERATOR="none",
+                   SWITCHBOARD_RATE_LIMIT="0",  # the load comes from one address
                    SHOP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp}/shop.db", PYTHONPATH=str(tree))
         env.pop("SWITCHBOARD_LOCK_STORE_URL", None)
         if redis_url:
@@ -142,10 +144,10 @@ def reachable(url: str) -> bool:
         return False
 
 
-def run_one(tree: Path, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(tree: Path, workers: int, store: str, args: argparse.Namespace) -> dict[str, Any]:
     tag = f"tp-{uuid.uuid4().hex[:8]}"
     with contextlib.ExitStack() as stack:
-        if workers == 1:
+        if store == "sqlite":
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="switchboard-throughput-db-"))
             url, redis = f"sqlite+aiosqlite:///{tmp}/bot.db", None
         else:
@@ -153,19 +155,18 @@ def run_one(tree: Path, workers: int, args: argparse.Namespace) -> dict[str, Any
         base, proc = stack.enter_context(server(tree, args.project, workers, url, redis))
         args.current_workers = workers
         result = asyncio.run(drive(base, proc, args, tag))
-    return {"tree": str(tree), "workers": workers, "store": "sqlite" if workers == 1 else "postgresql+redis",
-            **result}
+    return {"tree": str(tree), "workers": workers, "store": store, **result}
 
 
 def summarize(runs: list[dict[str, Any]], trees: dict[str, Path]) -> list[dict[str, Any]]:
-    """One row per (tree, workers, connections): medians over the rounds."""
+    """One row per (tree, store, workers, connections): medians over the rounds."""
     rows = []
     for name, tree in trees.items():
-        for workers in sorted({r["workers"] for r in runs}):
-            mine = [r for r in runs if r["tree"] == str(tree) and r["workers"] == workers]
+        for store, workers in sorted({(r["store"], r["workers"]) for r in runs}, key=lambda sw: (sw[0] != "sqlite", sw)):
+            mine = [r for r in runs if r["tree"] == str(tree) and r["workers"] == workers and r["store"] == store]
             for i, lv in enumerate(mine[0]["levels"] if mine else []):
                 same = [r["levels"][i] for r in mine]
-                rows.append({"tree": name, "workers": workers, "connections": lv["connections"],
+                rows.append({"tree": name, "store": store, "workers": workers, "connections": lv["connections"],
                              "rounds": len(same), "turns": sum(s["turns"] for s in same),
                              **{k: round(statistics.median(s[k] for s in same), 2)
                                 for k in ("turns_per_s", "p50_ms", "p95_ms")}})
@@ -177,9 +178,9 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for after in (r for r in rows if r["tree"] == "this"):
         before = next((r for r in rows if r["tree"] == "baseline" and r["workers"] == after["workers"]
-                       and r["connections"] == after["connections"]), None)
+                       and r["store"] == after["store"] and r["connections"] == after["connections"]), None)
         if before:
-            out.append({"workers": after["workers"], "connections": after["connections"],
+            out.append({"store": after["store"], "workers": after["workers"], "connections": after["connections"],
                         "turns_per_s_ratio": round(after["turns_per_s"] / before["turns_per_s"], 2),
                         "p50_speedup": round(before["p50_ms"] / after["p50_ms"], 2)})
     return out
@@ -189,16 +190,16 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = ["# Switchboard turns per second under load", "",
              f"{report['when']}, {m['cpus']} CPUs, Python {m['python']}; REST channel, generator off; "
-             f"{report['rounds']} round(s), medians; 1 worker: SQLite, 2 workers: PostgreSQL + Redis locks; "
+             f"{report['rounds']} round(s), medians; stores: SQLite (one worker), PostgreSQL with Redis locks; "
              "client on the same machine.", "",
-             "| tree | workers | connections | turns/s | p50 ms | p95 ms |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['tree']} | {r['workers']} | {r['connections']} | {r['turns_per_s']} | {r['p50_ms']} | "
-              f"{r['p95_ms']} |" for r in report["rows"]]
+             "| tree | store | workers | connections | turns/s | p50 ms | p95 ms |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['tree']} | {r['store']} | {r['workers']} | {r['connections']} | {r['turns_per_s']} | "
+              f"{r['p50_ms']} | {r['p95_ms']} |" for r in report["rows"]]
     if report["ratios"]:
         lines += ["", "This tree against the baseline (" + report["trees"].get("baseline", "") + "):", "",
-                  "| workers | connections | turns/s ratio | p50 speed-up |", "|---|---|---|---|"]
-        lines += [f"| {r['workers']} | {r['connections']} | x{r['turns_per_s_ratio']} | x{r['p50_speedup']} |"
-                  for r in report["ratios"]]
+                  "| store | workers | connections | turns/s ratio | p50 speed-up |", "|---|---|---|---|---|"]
+        lines += [f"| {r['store']} | {r['workers']} | {r['connections']} | x{r['turns_per_s_ratio']} | "
+                  f"x{r['p50_speedup']} |" for r in report["ratios"]]
     missing = sum(r["reasons"]["without_reason"] for r in report["runs"])
     bots = sum(r["reasons"]["bot_events"] for r in report["runs"])
     lines += ["", f"Bot events stored: {bots}; without a reason (route and turn timing): {missing}."]
@@ -213,7 +214,8 @@ def main() -> int:
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--tree", default=str(REPO), help="the source tree measured (default: this one)")
     parser.add_argument("--baseline-tree", default=None, help="a second tree measured alongside (e.g. main)")
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (2+: PostgreSQL, Redis)")
+    parser.add_argument("--setups", default="1/sqlite,1/postgres,2/postgres",
+                        help="workers/store pairs; postgres: PostgreSQL with Redis locks (needed for 2+ workers)")
     parser.add_argument("--connections", default="1,8,32")
     parser.add_argument("--turns", type=int, default=150, help="turns at 1 connection (twice this above)")
     parser.add_argument("--warmup", type=int, default=20)
@@ -227,19 +229,22 @@ def main() -> int:
     trees = {"this": Path(args.tree).resolve()}
     if args.baseline_tree:
         trees["baseline"] = Path(args.baseline_tree).resolve()
-    worker_counts = [int(w) for w in args.workers.split(",")]
+    setups = [(int(w), store) for w, _, store in (s.partition("/") for s in args.setups.split(","))]
+    if any(store not in ("sqlite", "postgres") or (store == "sqlite" and w != 1) for w, store in setups):
+        parser.error("--setups: WORKERS/sqlite (one worker) or WORKERS/postgres")
     skipped = None
-    if any(w > 1 for w in worker_counts) and not (reachable(args.postgres_url) and reachable(args.redis_url)):
-        skipped = f"several workers need PostgreSQL ({args.postgres_url}) and Redis ({args.redis_url}): not reachable"
+    if any(store == "postgres" for _, store in setups) and not (reachable(args.postgres_url)
+                                                                 and reachable(args.redis_url)):
+        skipped = f"PostgreSQL ({args.postgres_url}) and Redis ({args.redis_url}) are not reachable"
         print(skipped, file=sys.stderr)
-        worker_counts = [w for w in worker_counts if w == 1]
+        setups = [(w, store) for w, store in setups if store == "sqlite"]
     runs = []
     for round_ in range(args.rounds):
-        for workers in worker_counts:
+        for workers, store in setups:
             order = list(trees.items()) if round_ % 2 == 0 else list(reversed(trees.items()))
             for name, tree in order:
-                print(f"round {round_ + 1}: {name}, {workers} worker(s)", flush=True)
-                runs.append(run_one(tree, workers, args))
+                print(f"round {round_ + 1}: {name}, {workers} worker(s) on {store}", flush=True)
+                runs.append(run_one(tree, workers, store, args))
     rows = summarize(runs, trees)
     report = {"rows": rows, "ratios": ratios(rows), "runs": runs, "rounds": args.rounds, "skipped": skipped,
               "trees": {k: str(v) for k, v in trees.items()},
