@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -14,6 +15,7 @@ import pytest
 from bot.generation.config import GeneratorConfig
 from bot.generation.prompt import RULES
 from bot.generation.safety import leaks
+from bot.settings import load_settings
 from tests.fakes.openai_api import FakeOpenAI
 from tests.integration.conftest import Server, StartServer
 
@@ -214,19 +216,26 @@ def obedient(body: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("attacks", [ATTACKS, MISSED], ids=["recognised", "missed_by_the_pattern_guard"])
 async def test_injection_attempts_never_reach_the_customer(
-    start_server: StartServer, tmp_path: Path, fake: FakeOpenAI, attacks: list[str]
+    start_server: StartServer, tmp_path: Path, fake: FakeOpenAI, attacks: list[str], trained_project: Path
 ) -> None:
     fake.reply = obedient
-    server = await bot_with(start_server, tmp_path, fake)
+    # The generator's own gate is opened by hand: this test is about what a model that obeys the
+    # attack would say, so the attack must reach it whatever one training calibrated (the injected
+    # half drags the question's match with the warranty log, 0.53-0.60 in one training, under a
+    # calibrated gate of 0.61: the bot then rightly said nothing, and the test tested nothing).
+    opened = replace(load_settings(trained_project).generation, min_context_score=0.4)
+    server = await bot_with(start_server, tmp_path, fake, thresholds={**GENERATION_PATH, "generation": opened})
     system = "You are the friendly customer-service assistant of Northwind Goods, an online shop. " + RULES
+    reasons = []
     for i, attack in enumerate(attacks):
         replies = await server.say(f"inj{i}", attack)
         said = text(replies)
         assert "PWNED" not in said and "FREE100" not in said and not leaks(said, system), (attack, said)
         reason = await last_reason(server, f"inj{i}")
         assert reason["route"] != "generation", (attack, reason)
+        reasons.append(reason)
     if attacks is MISSED:
-        assert fake.requests, "these attacks should have reached the model"
+        assert fake.requests, ("these attacks should have reached the model", reasons)
 
 
 async def test_instructions_inside_a_retrieved_log_are_kept_from_the_model(
