@@ -133,13 +133,46 @@ def _applicable(rule: Sequence[State], states: Sequence[State]) -> bool:
     return True  # as Rasa: rule states before the start of the conversation are not checked
 
 
-def matching(keys: Sequence[tuple[str, Sequence[State]]], states: Sequence[State]) -> list[str]:
-    """The keys whose rule states (key, states last first) fit the end of `states`."""
-    return [key for key, rule in keys if _applicable(rule, states)]
+def _required(value: object) -> str | None:
+    """A feature value a state must have to match (None: the rule leaves it open)."""
+    return value if isinstance(value, str) and value and value != SHOULD_NOT_BE_SET else None
 
 
-def _parsed(keys: Sequence[str]) -> list[tuple[str, Sequence[State]]]:
-    return [(key, tuple(reversed(key_states(key)))) for key in keys]
+def _last_features(state: State) -> tuple[str | None, str | None]:
+    """(previous action name, intent) of a state."""
+    return _required(state.get("prev_action", {}).get("action_name")), _required(state.get("user", {}).get("intent"))
+
+
+class RuleIndex:
+    """Rule keys with their states parsed once (last first), filed by what their last state asks
+    of the conversation's last state (the action before it and the intent): a prediction checks the
+    few rules that can apply instead of all of them. `matching` gives what checking every rule in
+    order gives (tests/unit/dialogue/test_rule_index.py compares the two)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.rules = [(key, tuple(reversed(key_states(key)))) for key in keys]
+        self._filed: dict[tuple[str | None, str | None], list[int]] = {}
+        for position, (_, rule) in enumerate(self.rules):
+            # a last state without an action is a conversation's start: _applicable does not
+            # compare it with the conversation's own first state, so it is filed as open
+            required = _last_features(rule[0]) if rule and "prev_action" in rule[0] else (None, None)
+            self._filed.setdefault(required, []).append(position)
+
+    def matching(self, states: Sequence[State]) -> list[str]:
+        """The keys whose rules fit the end of `states`, in the order they were given."""
+        if not states:
+            return [key for key, rule in self.rules if _applicable(rule, states)]
+        action, intent = _last_features(states[-1])
+        candidates = set(self._filed.get((None, None), ()))
+        for required in {(action, intent), (action, None), (None, intent)}:
+            if required != (None, None):
+                candidates.update(self._filed.get(required, ()))
+        return [self.rules[i][0] for i in sorted(candidates) if _applicable(self.rules[i][1], states)]
+
+
+def matching(keys: Sequence[str], states: Sequence[State]) -> list[str]:
+    """Every rule checked in order: the reference RuleIndex.matching is tested against."""
+    return [key for key in keys if _applicable(tuple(reversed(key_states(key))), states)]
 
 
 class RulePolicy:
@@ -151,8 +184,8 @@ class RulePolicy:
         self.lookup = lookup
         self.fallback_threshold, self.fallback_action = core_fallback_threshold, core_fallback_action
         self.enable_fallback = enable_fallback
-        self._rule_keys = _parsed(list(lookup.rules))
-        self._unhappy_keys = _parsed(list(lookup.unhappy))
+        self._rules = RuleIndex(list(lookup.rules))
+        self._unhappy = RuleIndex(list(lookup.unhappy))
 
     def _made(self, action: str | None, source: str, *, confidence: float = 1.0, no_user: bool = False,
               interrupted: bool = False) -> PolicyPrediction:
@@ -170,12 +203,12 @@ class RulePolicy:
                 return self._made(loop, f"active loop '{loop}'", no_user=True)
             return self._made(ACTION_LISTEN, f"active loop '{loop}' ran: listen", no_user=True)
         states = list(c.states)
-        keys = matching(self._rule_keys, states)
+        keys = self._rules.matching(states)
         best = max(keys, key=len) if keys else None
         action = self.lookup.rules.get(best) if best else None
         interrupted = False
         if loop:
-            unhappy = {self.lookup.unhappy[k] for k in matching(self._unhappy_keys, states)}
+            unhappy = {self.lookup.unhappy[k] for k in self._unhappy.matching(states)}
             general_listen = action == ACTION_LISTEN and best is not None and not active_loop_name(key_states(best)[-1])
             if general_listen:
                 if DO_NOT_PREDICT_LOOP not in unhappy:

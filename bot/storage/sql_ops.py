@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +28,23 @@ from bot.storage.schema import outbox as outbox_table
 from bot.tracker import REVERTS, State, Tracker, apply, rebuilt
 
 MAX_ID = 255  # conversation and message ids
+
+# A turn's statements, built once. Building a statement (and its cache key) on every call cost more
+# Python than running it on SQLite: about a third of the store's time in a turn under load.
+_c, _e, _m = conversations.c, event_rows.c, user_messages.c
+_STATE = select(_c.state).where(_c.id == bindparam("cid"))
+_WINDOW = (select(_e.payload).where(_e.conversation_id == bindparam("cid"))
+           .order_by(_e.id.desc()).limit(bindparam("window")))
+_HANDLED = select(_m.fingerprint, _m.replies).where(_m.conversation_id == bindparam("cid"),
+                                                    _m.message_id == bindparam("mid"))
+_LOCKED = select(_c.state, _c.event_count).where(_c.id == bindparam("cid")).with_for_update()
+_SNAPSHOT = update(conversations).where(_c.id == bindparam("cid")).values(
+    state=bindparam("new_state", type_=_c.state.type), updated_at=bindparam("new_updated", type_=_c.updated_at.type),
+    event_count=bindparam("new_count", type_=_c.event_count.type),
+    handoff_status=bindparam("new_status", type_=_c.handoff_status.type),
+    handoff_since=bindparam("new_since", type_=_c.handoff_since.type))
+_INSERT_EVENTS = event_rows.insert()
+_INSERT_MESSAGES = user_messages.insert()
 
 
 class Taken(Exception):
@@ -54,20 +71,17 @@ class Write:
 
 def tracker(conn: Connection, conversation_id: str, window: int) -> Tracker:
     """The snapshot plus the last `window` events (two bounded queries)."""
-    state = conn.scalar(select(conversations.c.state).where(conversations.c.id == conversation_id))
+    state = conn.scalar(_STATE, {"cid": conversation_id})
     if state is None or window <= 0:
         return Tracker(conversation_id, State.from_json(state), [])
-    rows = conn.scalars(select(event_rows.c.payload).where(event_rows.c.conversation_id == conversation_id)
-                        .order_by(event_rows.c.id.desc()).limit(window))
+    rows = conn.scalars(_WINDOW, {"cid": conversation_id, "window": window})
     recent = list(rows)
     recent.reverse()
     return Tracker(conversation_id, State.from_json(state), recent)
 
 
 def handled(conn: Connection, conversation_id: str, message_id: str) -> HandledMessage | None:
-    query = select(user_messages.c.fingerprint, user_messages.c.replies).where(
-        user_messages.c.conversation_id == conversation_id, user_messages.c.message_id == message_id)
-    row = conn.execute(query).first()
+    row = conn.execute(_HANDLED, {"cid": conversation_id, "mid": message_id}).first()
     return None if row is None else HandledMessage(row.fingerprint, row.replies)
 
 
@@ -78,7 +92,7 @@ def begin_turn(conn: Connection, conversation_id: str, message_id: str,
 
 
 def state_of(conn: Connection, conversation_id: str) -> State:
-    return State.from_json(conn.scalar(select(conversations.c.state).where(conversations.c.id == conversation_id)))
+    return State.from_json(conn.scalar(_STATE, {"cid": conversation_id}))
 
 
 def duplicate(conn: Connection, conversation_id: str, ids: Sequence[str]) -> DuplicateMessage:
@@ -131,14 +145,12 @@ def current_session(events: Sequence[Event]) -> list[Event]:
 def _locked(conn: Connection, dialect: str, conversation_id: str, now: datetime) -> Any:
     """The conversation's row (state, event_count), locked for this transaction; created first
     when new (another writer creating it at the same moment is no error)."""
-    query = select(conversations.c.state, conversations.c.event_count).where(
-        conversations.c.id == conversation_id).with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_LOCKED, {"cid": conversation_id}).first()
     if row is None:
         values = {"id": conversation_id, "created_at": now, "updated_at": now, "state": State().to_json(),
                   "event_count": 0}
         conn.execute(insert_ignore(dialect, conversations, values))
-        row = conn.execute(query).one()
+        row = conn.execute(_LOCKED, {"cid": conversation_id}).one()
     return row
 
 
@@ -161,7 +173,7 @@ def _remember(conn: Connection, conversation_id: str, stamped: Sequence[Event],
     if not rows:
         return
     try:
-        conn.execute(user_messages.insert(), list(rows.values()))
+        conn.execute(_INSERT_MESSAGES, list(rows.values()))
     except IntegrityError:  # whoever wrote it first, it is there
         raise Taken(list(rows)) from None
 
@@ -179,9 +191,9 @@ def _write(conn: Connection, conversation_id: str, stamped: Sequence[Event], sta
            now: datetime) -> None:
     """Insert `stamped` and store the snapshot `state` of a conversation whose row is locked."""
     if stamped:
-        conn.execute(event_rows.insert(), [
+        conn.execute(_INSERT_EVENTS, [
             {"conversation_id": conversation_id, "type": str(e.get("event"))[:64],
              "timestamp": float(e["timestamp"]), "created_at": now, "payload": e} for e in stamped])
-    conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(
-        state=state.to_json(), updated_at=now, event_count=count,
-        handoff_status=state.handoff.get("status"), handoff_since=state.handoff.get("since")))
+    conn.execute(_SNAPSHOT, {"cid": conversation_id, "new_state": state.to_json(), "new_updated": now,
+                             "new_count": count, "new_status": state.handoff.get("status"),
+                             "new_since": state.handoff.get("since")})
