@@ -288,4 +288,3 @@ def _limit_native_threads(threads: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads, user_api="blas")
-
