@@ -164,7 +164,6 @@ class Runtime:
 
             classifier.duckling = Duckling(DucklingSettings.from_component(duckling.settings, config.language))
         classifier.responses = self.domain.retrieval_responses  # for the response selector's answers
-        _limit_native_threads(s.torch_threads)
         classifier.predict(["hello"])  # warm up
         self.retriever = query_encoder(s, classifier)  # the NLU model's own pass, mapped (bot/nlu/projection.py)
         knowledge = KnowledgeBase.load(s.knowledge_dir, self.retriever)
@@ -175,6 +174,7 @@ class Runtime:
         self.retriever.warm_up()
         if s.generator is not None:  # the pre-trained MiniLM serves only the generator's grounding check
             self.encoder.warm_up()
+        _limit_native_threads(s.torch_threads)  # once every library is loaded
         return classifier, knowledge
 
     @staticmethod
@@ -281,10 +281,12 @@ async def _nothing() -> None:
 
 
 def _limit_native_threads(threads: int) -> None:
-    """numpy's (and FAISS's) OpenBLAS to as many threads as torch (engine.torch_threads). Left at
+    """numpy's and scipy's OpenBLAS to as many threads as torch (engine.torch_threads). Left at
     one per core, its worker threads spin between the small products of every message: on the
     2-core bench box that spinning was about 40 % of the server's CPU under load (4 of 10.5 ms a
-    turn), and the turns per second rose by about a fifth without it."""
+    turn), and the turns per second rose by about a fifth without it. (FAISS's own OpenBLAS is an
+    OpenMP build, whose thread count is per calling thread: it follows OMP_NUM_THREADS, and a
+    single query, which is what a turn asks, does not reach its BLAS.)"""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads, user_api="blas")

@@ -10,6 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.app import create_app
+from bot.server.keys import RUNTIME
 from bot.settings import load_settings
 from tests.conftest import TEMPLATE
 from tests.integration.conftest import Server, free_port
@@ -151,3 +152,14 @@ async def test_cors_allows_configured_origins_only(server: Server) -> None:
     body = {"sender": "cors1", "message": "hi"}
     async with server.http.post(url, json=body, headers={"Origin": "http://evil.example"}) as r:
         assert "Access-Control-Allow-Origin" not in r.headers
+
+
+async def test_a_loaded_server_holds_blas_to_its_torch_threads(server: Server) -> None:
+    """numpy's BLAS threads spin between a message's small products: the runtime holds them to
+    engine.torch_threads (bot/runtime.py), as torch's own. An OpenMP build (FAISS's) counts its
+    threads per calling thread, so it is not checked from here."""
+    from threadpoolctl import threadpool_info
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas" and pool.get("threading_layer") != "openmp"]
+    assert blas and all(pool["num_threads"] == server.app[RUNTIME].settings.torch_threads for pool in blas), \
+        [(pool["filepath"], pool["num_threads"]) for pool in blas]
