@@ -19,11 +19,13 @@ from bot.reminders import payload as reminder_payload
 from bot.runtime import Runtime
 from bot.server import api, dialogue_api, knowledge_api, openapi, pages, privacy_api
 from bot.server.keys import ADDRESS_LIMITER, OUTPUTS, RUNTIME, SETTINGS, TURN_ADMISSION
-from bot.server.limits import AddressLimiter, TurnAdmission
+from bot.server.limits import AddressLimiter, RateLimiter, TurnAdmission
 from bot.server.middleware import auth, checked_url, cors, errors, limits
 from bot.server.requests import MAX_BODY
+from bot.server.shared_limits import SharedAddressLimiter, rate_prefix
 from bot.settings import Settings
 from bot.storage.outbox import OutboxStore
+from bot.storage.redis_lock import RedisLockStore
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ def create_app(
     runtime = Runtime.create(settings)
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
-    app[ADDRESS_LIMITER] = AddressLimiter(settings.rate_limit, settings.rate_limit_burst)
+    app[ADDRESS_LIMITER] = _address_limiter(settings, runtime)
     admission = app[TURN_ADMISSION] = TurnAdmission(settings.max_waiting_turns)
 
     async def on_message(message: UserMessage) -> TurnResult:
@@ -104,3 +106,12 @@ def _report(task: "asyncio.Task[None]") -> None:
         log.error("the bot could not load its models: %s", task.exception())
     else:
         log.info("the bot is ready")
+
+
+def _address_limiter(settings: Settings, runtime: Runtime) -> RateLimiter:
+    """Per address request rates: in the lock store's Redis when there is one (the workers count
+    together), else in this process."""
+    local = AddressLimiter(settings.rate_limit, settings.rate_limit_burst)
+    if isinstance(runtime.locks, RedisLockStore):
+        return SharedAddressLimiter(local, runtime.locks.client, rate_prefix(runtime.locks.prefix))
+    return local

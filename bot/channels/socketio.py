@@ -248,7 +248,7 @@ class SocketIOInput:
             try:
                 limiter = app.get(ADDRESS_LIMITER)
                 if limiter is not None and limiter.enabled:  # the same request rate as over HTTP
-                    limiter.take(str((await sio.get_session(sid)).get("address") or "unknown"))
+                    await limiter.check(str((await sio.get_session(sid)).get("address") or "unknown"))
                 message = await self._message(sio, sid, data)
             except SwitchboardError as exc:
                 log.warning("socket.io %s of %s refused: %s", self.user_event, sid, exc)

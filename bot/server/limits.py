@@ -1,12 +1,15 @@
-"""Limits that keep one client from starving the others (per worker, in memory):
+"""Limits that keep one client from starving the others:
 
 - `AddressLimiter`: a token bucket per client address (server.rate_limit requests a second,
-  bursts of server.rate_limit_burst); beyond it TooManyRequests (429, Retry-After);
+  bursts of server.rate_limit_burst); beyond it TooManyRequests (429, Retry-After). In memory,
+  per worker; `SharedAddressLimiter` keeps the same buckets in the lock store's Redis, so that
+  several workers give an address the rate in all (bot/server/shared_limits.py);
 - `TurnAdmission`: at most server.max_waiting_turns_per_conversation turns of one conversation
   wait behind the one running (turns of a conversation run one at a time, under its lock);
-  one more is refused with TooManyRequests instead of queueing without bound.
+  one more is refused with TooManyRequests instead of queueing without bound (per worker: a
+  conversation's turns queue on the worker that took them).
 
-Both are off with 0. With several workers each worker counts its own clients."""
+Both are off with 0."""
 
 from __future__ import annotations
 
@@ -15,10 +18,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.errors import TooManyRequests
 
 MAX_ADDRESSES = 10_000  # buckets kept before the idle (full) ones are forgotten
+
+
+class RateLimiter(Protocol):
+    @property
+    def enabled(self) -> bool: ...
+
+    async def check(self, address: str) -> None:
+        """Spend one request of `address`, or raise TooManyRequests (429, Retry-After)."""
 
 
 @dataclass
@@ -38,6 +50,10 @@ class AddressLimiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
+    async def check(self, address: str) -> None:
+        """The limiters' one interface (RateLimiter): `take` now."""
+        self.take(address)
+
     def take(self, address: str, *, now: float | None = None) -> None:
         """Spend one token of `address`, or raise TooManyRequests saying when one is back."""
         if not self.enabled:
@@ -51,9 +67,7 @@ class AddressLimiter:
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
         bucket.at = now
         if bucket.tokens < 1.0:
-            wait = max(1, math.ceil((1.0 - bucket.tokens) / self.rate))
-            raise TooManyRequests(f"too many requests from {address}: at most {self.rate:g} a second "
-                                  f"(bursts of {self.burst}); try again in {wait} s", retry_after=wait)
+            raise refusal(address, self.rate, self.burst, max(1, math.ceil((1.0 - bucket.tokens) / self.rate)))
         bucket.tokens -= 1.0
 
     def _forget_idle(self, now: float) -> None:
@@ -64,6 +78,11 @@ class AddressLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def refusal(address: str, rate: float, burst: int, wait: int) -> TooManyRequests:
+    return TooManyRequests(f"too many requests from {address}: at most {rate:g} a second (bursts of {burst}); "
+                           f"try again in {wait} s", retry_after=wait)
 
 
 class TurnAdmission:

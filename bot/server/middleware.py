@@ -112,8 +112,8 @@ async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
     """429 (Retry-After) for an address over its request rate (server.rate_limit)."""
     limiter = request.app.get(ADDRESS_LIMITER)
     if limiter is not None and limiter.enabled and not request.path.startswith(UNLIMITED_PREFIXES):
-        limiter.take(client_address(request.remote, request.headers.get("X-Forwarded-For"),
-                                    request.app[SETTINGS].trusted_proxies))
+        await limiter.check(client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                                           request.app[SETTINGS].trusted_proxies))
     return await handler(request)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -85,3 +86,20 @@ async def test_the_console_across_two_workers_on_postgres_and_redis(
         assert sender not in [q["id"] for q in (await agent.ok("GET", "/queue"))["conversations"]]
     finally:
         await agent.close()
+
+
+@pytest.mark.postgres
+async def test_two_workers_give_an_address_its_rate_in_all(
+    start_server: StartServer, postgres_url: str, private_redis: Any
+) -> None:
+    """With a Redis lock store the address buckets live in Redis: a burst of 5 over two workers
+    is 5 requests in all, not 5 on each (bot/server/shared_limits.py)."""
+    workers = [await start_server(database_url=postgres_url, lock_store_url=private_redis.url(), rate_limit=0.001,
+                                  rate_limit_burst=5, trusted_proxies=("127.0.0.1",)) for _ in range(2)]
+    client = {"X-Forwarded-For": f"198.51.100.{uuid.uuid4().int % 250 + 1}"}
+    statuses = []
+    for i in range(10):
+        server = workers[i % 2]
+        async with server.http.get(f"{server.base}/conversations/rate-{i}/tracker", headers=client) as r:
+            statuses.append(r.status)
+    assert statuses == [200] * 5 + [429] * 5, statuses
