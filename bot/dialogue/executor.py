@@ -20,9 +20,10 @@ from bot.dialogue.forms import FormAction
 from bot.dialogue.slots import REQUESTED_SLOT
 from bot.dialogue.story import Event
 from bot.domain import DEFAULT_ACTIONS, DEFAULT_RESPONSE, Domain
-from bot.errors import ActionError, ActionRejected
+from bot.errors import ActionError, ActionRejected, BadRequest
 from bot.nlu.response_selector import chosen
 from bot.policies.base import Conversation
+from bot.server.json_input import check
 from bot.tracker import State, apply, tracker_json
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,8 @@ class Executor:
         messages: list[dict[str, Any]] = []
         slots = {**self.domain.initial_slots, **state.slots}
         for response in result.responses:  # uttered before the action's events are applied
+            if not _storable(response, f"a response of action {name!r}"):
+                continue
             template = response.get("response") or response.get("template")
             if template and template in self.domain.responses:
                 messages += self.render(template, slots, ctx.input_channel)
@@ -140,11 +143,25 @@ class Executor:
                 messages.append({k: response[k] for k in REPLY_KEYS if response.get(k)})
         events: list[Event] = []
         for raw in result.events:
+            if not _storable(raw, f"an event of action {name!r}"):
+                continue
             try:
                 events.append(ev.validate(raw))
             except Exception as exc:  # a bad event from an action is dropped, loudly
                 log.error("action %s returned an invalid event %r: %s", name, raw, exc)
         return Outcome(events, messages)
+
+
+def _storable(item: Any, what: str) -> bool:
+    """An action's event or response that could not be stored (NaN, a NUL, a lone surrogate, absurd
+    nesting: an action server's JSON or an action's own Python may hold them) is dropped, loudly,
+    as an invalid event is: stored, it would fail the whole turn (PostgreSQL refuses them)."""
+    try:
+        check(item, what=what)
+    except BadRequest as exc:
+        log.error("%s dropped: %s", what, exc)
+        return False
+    return True
 
 
 def _without_trailing_listen(events: list[Event]) -> list[Event]:

@@ -29,6 +29,7 @@ from bot.generation.base import (
 )
 from bot.generation.breaker import CircuitBreaker
 from bot.generation.config import GeneratorConfig
+from bot.server.json_input import storable_text
 
 log = logging.getLogger(__name__)
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
@@ -160,7 +161,7 @@ class OpenAICompatibleGenerator:
             raise self._failed(exc, f"no answer within {limit}s", "bad answer from the generator") from None
         try:
             choice = data["choices"][0]
-            text = choice["message"]["content"] or ""
+            text = storable_text(choice["message"]["content"] or "")  # no NUL or lone surrogate reaches the store
         except (KeyError, IndexError, TypeError):
             self.breaker.failure()
             raise GeneratorError(f"the generator's answer has no choices[0].message.content: {str(data)[:200]}") from None
@@ -191,7 +192,7 @@ class OpenAICompatibleGenerator:
                         raise GeneratorError(f"the generator reported an error mid-stream: {_error_message(data)}")
                     for choice in chunk.get("choices") or []:
                         delta = (choice.get("delta") or {}).get("content")
-                        if delta:
+                        if isinstance(delta, str) and (delta := storable_text(delta)):
                             yield delta
         except (TimeoutError, asyncio.TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise self._failed(exc, f"the stream did not finish within {limit}s",

@@ -69,6 +69,12 @@ def check(value: Any, *, what: str = "the request body", at: str = "") -> None:
                 stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
 
 
+def storable_text(text: str) -> str:
+    """`text` without the characters no store keeps (NUL, lone surrogates): for text we make from
+    another's output (a generator's answer), where refusing the whole would serve no one."""
+    return _UNSTORABLE.sub("", text)
+
+
 def check_text(value: str, name: str) -> None:
     """One string from outside that is no JSON document: a URL path segment, a query or form value."""
     _check_str(value, "", name)

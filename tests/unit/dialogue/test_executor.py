@@ -141,3 +141,24 @@ async def test_a_followup_session_start_runs_on_the_server_then_the_bot_waits_fo
     assert actions == ["action_start_over", "action_session_start", "action_listen"]
     tracker = await bot.store.load("c1", window=100)
     assert tracker.state.slots["currency"] == "$"
+
+
+class Careless(Server):
+    """An action server whose answer holds what no store keeps: a NaN, a NUL, a lone surrogate."""
+
+    async def run(self, name: str, tracker: dict[str, Any], domain: dict[str, Any]) -> ActionResult:
+        self.ran.append(name)
+        return ActionResult(
+            [{"event": "slot", "name": "amount", "value": float("nan"), "timestamp": None},
+             {"event": "slot", "name": "currency", "value": "\ud800", "timestamp": None},
+             {"event": "slot", "name": "amount", "value": 7, "timestamp": None}],
+            [{"text": "bad\x00text"}, {"text": "Done."}])
+
+
+def test_what_an_action_returns_that_no_store_keeps_is_dropped_loudly(caplog) -> None:
+    ctx = Context("c1", State(), [], [], conversation([], FEATURIZER))
+    outcome = asyncio.run(Executor(_domain(), Careless()).run("pay_form", ctx))
+    assert outcome.error is None
+    assert [(e["name"], e["value"]) for e in outcome.events] == [("amount", 7)]
+    assert [m["text"] for m in outcome.messages] == ["Done."]
+    assert caplog.text.count("dropped") == 3 and "NaN" in caplog.text

@@ -151,3 +151,15 @@ async def test_a_malformed_answer_is_an_error_not_a_crash(fake: FakeOpenAI) -> N
     with pytest.raises(GeneratorError, match="no choices"):
         await gen.generate(MESSAGES)
     await gen.close()
+
+
+async def test_what_no_store_keeps_is_taken_out_of_the_answer(fake: FakeOpenAI) -> None:
+    """A NUL or a lone surrogate in a generator's answer would fail the turn when stored
+    (PostgreSQL refuses both): they are removed, the rest of the answer kept."""
+    fake.reply = "Gift cards\x00 are valid\ud800 for three years."
+    gen = client(fake)
+    try:
+        assert (await gen.generate(MESSAGES)).text == "Gift cards are valid for three years."
+        assert "".join([d async for d in gen.stream(MESSAGES)]) == "Gift cards are valid for three years."
+    finally:
+        await gen.close()
