@@ -30,6 +30,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench.serving import write_report  # noqa: E402
+
 SHARED = Path(os.environ.get("SWITCHBOARD_SHARED_DATA", REPO.parent / "shared" / "data"))
 EXAMPLES = SHARED / "rasa-examples"
 SHOP = Path("bot") / "templates" / "shop"
@@ -170,11 +172,7 @@ def main() -> int:
         "training": training_and_prediction(3), "held_out": held_out_stories(args.folds, args.seeds)}
     if not args.skip_rest:
         result["rest"] = rest_turns(args.baseline, args.rounds, args.turns)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "dialogue.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "dialogue.md").write_text(markdown(result))
-    print(markdown(result))
+    write_report(args.out, "dialogue", result, markdown(result))
     return 0
 
 

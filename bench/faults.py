@@ -42,6 +42,7 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench.serving import write_report  # noqa: E402
 from bench.private_servers import PrivatePostgres, PrivateRedis, free_port  # noqa: E402
 
 SCENARIOS = ("worker_kill", "postgres_restart", "redis_restart")
@@ -330,11 +331,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report = asyncio.run(bench(Path(args.project).resolve(), args.scenarios, args.conversations, args.messages,
                                args.workers))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "faults.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "faults.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, "faults", report, markdown(report))
     return 0
 
 

@@ -39,7 +39,7 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.serving import free_port, logged_process, peak_rss_mb, percentile  # noqa: E402
+from bench.serving import free_port, logged_process, peak_rss_mb, percentile, write_report  # noqa: E402
 from bench.turn_latency import TURNS_PER_SENDER, load_messages  # noqa: E402
 from bench.turn_throughput import reasons_recorded  # noqa: E402
 
@@ -409,11 +409,7 @@ def main() -> int:
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "load_average_at_end": os.getloadavg()},
               "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "rasa_side_by_side.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "rasa_side_by_side.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, "rasa_side_by_side", report, markdown(report))
     return 0
 
 

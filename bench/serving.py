@@ -1,11 +1,13 @@
-"""What the benches (and the tests that start servers) share to run a server on loopback: a free
+"""What the benches (and the tests that start servers) share: to run a server on loopback (a free
 port, a PostgreSQL database of their own, a process with its log kept and shown when a run fails,
-waiting for `/health`, and the figures they report (percentiles, peak memory)."""
+waiting for `/health`), the figures they report (percentiles, peak memory), and writing the report
+(OUT/NAME.json and OUT/NAME.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -103,3 +105,12 @@ def peak_rss_mb(pid: int) -> float | None:
     hwm = [line for line in (status.read_text() if status.exists() else "").splitlines() if line.startswith("VmHWM:")]
     return round(int(hwm[0].split()[1]) / 1024, 1) if hwm else None  # the file says kB
 
+
+
+def write_report(out: str | Path, name: str, report: object, text: str) -> None:
+    """`report` as OUT/NAME.json and `text` (its markdown) as OUT/NAME.md, the markdown printed."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (folder / f"{name}.md").write_text(text)
+    print(text)

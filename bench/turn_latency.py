@@ -11,7 +11,6 @@ import asyncio
 import csv
 import datetime as dt
 import itertools
-import json
 import os
 import platform
 import statistics
@@ -26,7 +25,7 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.serving import free_port, logged_process, peak_rss_mb, percentile, wait_healthy  # noqa: E402,F401
+from bench.serving import free_port, logged_process, peak_rss_mb, percentile, wait_healthy, write_report  # noqa: E402,F401
 from training.data import load_nlu  # noqa: E402
 
 TURNS_PER_SENDER = 5
@@ -141,11 +140,8 @@ def main() -> int:
                "--port", str(port)]
         with logged_process(cmd, tree, env, Path(tmp) / "server.log", stop_timeout=10) as server:
             raw = asyncio.run(asyncio.wait_for(drive(args, f"http://127.0.0.1:{port}", server), RUN_LIMIT_S))
-    summary, out = summarize(args, raw), Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "turn_latency.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "turn_latency.md").write_text(markdown(summary))
-    print(markdown(summary))
+    summary = summarize(args, raw)
+    write_report(args.out, "turn_latency", summary, markdown(summary))
     return 0
 
 

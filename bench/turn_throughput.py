@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import os
 import platform
 import socket
@@ -34,7 +33,7 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.serving import free_port, fresh_postgres, logged_process, peak_rss_mb, percentile, wait_healthy  # noqa: E402
+from bench.serving import free_port, fresh_postgres, logged_process, peak_rss_mb, percentile, wait_healthy, write_report  # noqa: E402
 from bench.turn_latency import TURNS_PER_SENDER, load_messages  # noqa: E402
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -251,11 +250,7 @@ def main() -> int:
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "platform": platform.platform()},
               "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "turn_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "turn_throughput.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, "turn_throughput", report, markdown(report))
     return 0
 
 
