@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.channels.base import OnMessage
 from bot.engine import UserMessage
 from bot.errors import BadRequest, PayloadTooLarge
-from bot.server import json_input
+from bot import json_input
 from bot.server.keys import SETTINGS
 from bot.server.requests import json_object
 

@@ -25,7 +25,7 @@ from aiohttp import web
 from bot.channels.base import DeliveryError, OnMessage, parts, require, too_long
 from bot.engine import UserMessage
 from bot.errors import BadRequest, NotFound, Unauthorized
-from bot.server import json_input
+from bot import json_input
 from bot.server.keys import RUNTIME
 from bot.server.middleware import error_response
 from bot.settings import Settings
@@ -210,7 +210,7 @@ class SlackInput:
 
 
 def checked_body(raw: bytes, content_type: str) -> None:
-    """A Slack request as strict as any other body (bot/server/json_input.py): JSON for events, a
+    """A Slack request as strict as any other body (bot/json_input.py): JSON for events, a
     form whose `payload` field is JSON for button clicks. BadRequest (400) otherwise."""
     from urllib.parse import parse_qsl
 

@@ -42,7 +42,7 @@ from bot.channels.socketio_packet import TOO_DEEP, packet_class
 from bot.engine import UserMessage
 from bot.console.auth import client_address
 from bot.errors import BadRequest, SwitchboardError
-from bot.server import json_input
+from bot import json_input
 from bot.server.keys import ADDRESS_LIMITER
 from bot.server.requests import MAX_BODY
 from bot.settings import Settings

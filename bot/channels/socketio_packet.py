@@ -2,7 +2,7 @@
 up on depth: a payload nested deeper than Python's json reads (RecursionError, near 1,000
 levels) decodes as the event TOO_DEEP, which the channel answers with an error event, instead
 of an exception (and its traceback in the log) inside python-socketio. Anything shallower
-reaches the channel's handlers, which check it like an HTTP body (bot/server/json_input.py)."""
+reaches the channel's handlers, which check it like an HTTP body (bot/json_input.py)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from bot.domain import DEFAULT_ACTIONS, DEFAULT_RESPONSE, Domain
 from bot.errors import ActionError, ActionRejected, BadRequest
 from bot.nlu.response_selector import chosen
 from bot.policies.base import Conversation
-from bot.server.json_input import check
+from bot.json_input import check
 from bot.tracker import State, apply, tracker_json
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from bot.generation.base import (
 )
 from bot.generation.breaker import CircuitBreaker
 from bot.generation.config import GeneratorConfig
-from bot.server.json_input import storable_text
+from bot.json_input import storable_text
 
 log = logging.getLogger(__name__)
 RETRYABLE = frozenset({429, 500, 502, 503, 504})

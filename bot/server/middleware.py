@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.console.auth import client_address
 from bot.errors import SwitchboardError, Unauthorized
-from bot.server.json_input import check_text
+from bot.json_input import check_text
 from bot.server.keys import ADDRESS_LIMITER, SETTINGS
 from bot.storage.outage import unavailable
 

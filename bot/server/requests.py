@@ -1,4 +1,4 @@
-"""Reading request bodies with clear errors: strict JSON only (bot/server/json_input.py)."""
+"""Reading request bodies with clear errors: strict JSON only (bot/json_input.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.errors import BadRequest
-from bot.server import json_input
+from bot import json_input
 
 MAX_BODY = 256 * 1024  # the largest request body (aiohttp's client_max_size) or socket.io message read
 

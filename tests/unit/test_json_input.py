@@ -1,4 +1,4 @@
-"""bot/server/json_input.py: strict JSON from outside, errors naming the place of the problem."""
+"""bot/json_input.py: strict JSON from outside, errors naming the place of the problem."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import BadRequest
-from bot.server.json_input import MAX_DEPTH, check, check_text, loads
+from bot.json_input import MAX_DEPTH, check, check_text, loads
 
 REFUSED = [
     (b'{"metadata": {"score": NaN}}', "'metadata.score' is NaN"),
