@@ -169,16 +169,19 @@ class SQLTrackerStore:
         return [(row.id, State.from_json(row.state)) for row in rows]
 
     async def waiting_ahead(self, conversation_id: str) -> int:
-        """Counted on the handoff index, without reading any conversation's state (a handoff used
-        to read every queued conversation's snapshot: a cost that grew with the queue)."""
+        """One count on the handoff index, without reading any conversation's state (a handoff used
+        to read every queued conversation's snapshot: a cost that grew with the queue). The
+        conversation's own place comes from a subquery: NULL when it is not pending, and then every
+        pending conversation counts."""
         c = conversations.c
-        pending = c.handoff_status == "pending"
+        me = conversations.alias("me")
+        mine = (select(me.c.handoff_since)
+                .where(me.c.id == conversation_id, me.c.handoff_status == "pending", me.c.handoff_since.is_not(None))
+                .scalar_subquery())
+        ahead = or_(mine.is_(None), c.handoff_since < mine, and_(c.handoff_since == mine, c.id < conversation_id))
+        query = (select(func.count()).select_from(conversations)
+                 .where(c.handoff_status == "pending", c.id != conversation_id, ahead))
         async with self._transaction(write=False) as conn:
-            mine = (await conn.execute(select(c.handoff_status, c.handoff_since).where(c.id == conversation_id))).first()
-            query = select(func.count()).select_from(conversations).where(pending, c.id != conversation_id)
-            if mine is not None and mine.handoff_status == "pending" and mine.handoff_since is not None:
-                query = query.where(or_(c.handoff_since < mine.handoff_since,
-                                        and_(c.handoff_since == mine.handoff_since, c.id < conversation_id)))
             return int(await conn.scalar(query) or 0)
 
     async def recent_events_of_type(self, kind: str, *, limit: int) -> list[tuple[str, Event]]:

@@ -355,3 +355,9 @@ async def test_waiting_ahead_counts_the_pending_conversations_before_this_one(st
     assert await store.waiting_ahead("never") == 2
     assert await store.waiting_ahead("unknown") == 2
     assert await store.waiting_ahead("with-agent") == 2
+    # the same second: the id breaks the tie, as the console's queue orders them
+    await store.append("tie-b", [ev("handoff", 3.0, status="pending", trigger="asked")])
+    await store.append("tie-a", [ev("handoff", 3.0, status="pending", trigger="asked")])
+    assert await store.waiting_ahead("tie-a") == 2
+    assert await store.waiting_ahead("tie-b") == 3
+    assert await store.waiting_ahead("never") == 4
