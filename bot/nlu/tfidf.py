@@ -60,7 +60,9 @@ class TfidfModel:
         self.coef, self.intercept = coef.astype(np.float32), intercept.astype(np.float32)
         # rows are features: a message's score is the sum of its features' rows, weighted
         self._coef_t = np.ascontiguousarray(self.coef.T)
-        self._blocks: list[_Block] | None = None
+        # the vectorizers are fitted (fit) or hold their vocabulary and idf (load) by now
+        offsets = np.cumsum([0, *(len(v.vocabulary_) for v in vectorizers)])
+        self._blocks = [_Block(v, int(offset)) for v, offset in zip(vectorizers, offsets)]
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[str], *, label_order: Sequence[str], c: float = 20.0) -> "TfidfModel":
@@ -84,9 +86,6 @@ class TfidfModel:
         return cls(vectorizers, full_coef, full_intercept, list(label_order))
 
     def log_proba(self, texts: Sequence[str]) -> np.ndarray:
-        if self._blocks is None:
-            offsets = np.cumsum([0, *(len(v.vocabulary_) for v in self.vectorizers)])
-            self._blocks = [_Block(v, int(offset)) for v, offset in zip(self.vectorizers, offsets)]
         scores = np.empty((len(texts), len(self.labels)), np.float32)
         for row, text in enumerate(texts):
             parts = [block.features(text) for block in self._blocks]
