@@ -7,7 +7,9 @@ Definitions used in report.json:
   calibrated threshold would turn into `nlu_fallback`.
 - in_scope_accuracy (with --oos): the share of --data messages given their gold intent with the
   threshold applied (a rejection counts as wrong), as on CLINC150; oos_recall: the share of
-  --oos messages that come out as `nlu_fallback`.
+  --oos messages that come out as `nlu_fallback`; oos_operating_points: the best oos_recall any
+  threshold gives at in-scope accuracies of 90, 93 and 95 % (read off the test data: what the
+  score can do, not what the calibrated threshold does).
 - entities (when the model has an entity head or the data annotates entities): exact span and
   type against the annotations, per entity, micro and macro (training/entity_metrics.py).
 - latency_ms_p50/p95: one message at a time through `predict`, in process."""
@@ -102,6 +104,7 @@ def evaluate_model(
         report["oos_recall"] = float(np.mean(oos_top | (oos_scores < model.oos_threshold)))
         in_correct = (np.array(top) == np.array(gold)) & np.array([t != FALLBACK_INTENT for t in top])
         report["oos_curve"] = oos_curve(scores[in_scope], in_correct[in_scope], oos_scores, oos_top)
+        report["oos_operating_points"] = operating_points(scores[in_scope], in_correct[in_scope], oos_scores, oos_top)
     if sentiment:
         if not model.sentiments:
             report["sentiment"] = "the model has no sentiment head"
@@ -135,6 +138,31 @@ def oos_curve(in_scores: np.ndarray, in_correct: np.ndarray, oos_scores: np.ndar
             "oos_recall": round(float(np.mean(oos_caught | (oos_scores < t))), 4),
         })
     return curve
+
+
+OPERATING_ACCURACIES = (0.90, 0.93, 0.95)
+
+
+def operating_points(in_scores: np.ndarray, in_correct: np.ndarray, oos_scores: np.ndarray, oos_caught: np.ndarray,
+                     accuracies: Sequence[float] = OPERATING_ACCURACIES) -> list[dict[str, float | None]]:
+    """For each in-scope accuracy asked, the best out-of-scope recall any threshold gives while
+    keeping at least that accuracy (the highest such threshold: recall only grows with it). Read
+    off the test set itself, so it says what a score can do, not what the calibrated threshold
+    does; `threshold` None: no threshold keeps that accuracy."""
+    candidates = np.unique(np.concatenate([[0.0], in_scores, oos_scores]))
+    accuracy = np.array([np.mean(in_correct & (in_scores >= t)) for t in candidates])
+    points: list[dict[str, float | None]] = []
+    for wanted in accuracies:
+        ok = np.flatnonzero(accuracy >= wanted)
+        if not len(ok):
+            points.append({"in_scope_accuracy_at_least": wanted, "threshold": None, "in_scope_accuracy": None,
+                           "oos_recall": None})
+            continue
+        t = float(candidates[ok[-1]])
+        points.append({"in_scope_accuracy_at_least": wanted, "threshold": round(t, 4),
+                       "in_scope_accuracy": round(float(accuracy[ok[-1]]), 4),
+                       "oos_recall": round(float(np.mean(oos_caught | (oos_scores < t))), 4)})
+    return points
 
 
 def latency(model: TransformerClassifier, texts: Sequence[str]) -> dict[str, float]:
@@ -185,6 +213,10 @@ def summary_markdown(report: dict[str, Any], title: str) -> str:
         from training.entity_metrics import markdown
 
         lines += markdown(report["entities"])
+    for point in report.get("oos_operating_points") or []:
+        if point["threshold"] is not None:
+            lines.append(f"- oos_recall at in-scope accuracy >= {point['in_scope_accuracy_at_least']:.2f}: "
+                         f"{point['oos_recall']:.4f} (threshold {point['threshold']:.3f})")
     pairs = report.get("confused_pairs") or []
     if pairs:
         lines += ["", "Most confused intent pairs (gold -> predicted):", "", "| gold | predicted | count |", "|---|---|---|"]
