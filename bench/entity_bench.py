@@ -143,6 +143,7 @@ def crf_baseline(train: list[Example], test: list[Example]) -> tuple[list[set[Sp
 
 def switchboard(train: list[Example], test: list[Example], sentiment: list[Example], model_dir: Path,
                 threads: int, reuse: bool = False) -> tuple[list[set[SpanKey]], float, dict[str, Any], list[list[dict[str, Any]]]]:
+    from bot.domain import FALLBACK_INTENT
     from bot.nlu.transformer import TransformerClassifier, read_meta
     from training.finetune import FineTuneConfig
     from training.nlu import train_nlu
@@ -168,6 +169,9 @@ def switchboard(train: list[Example], test: list[Example], sentiment: list[Examp
         model.predict([text])
     timed = latency_ms(lambda t: model.predict([t]), singles)  # bench/nlu_bench.py's
     extra.update(parse_ms_p50=timed["latency_ms_p50"], parse_ms_p95=timed["latency_ms_p95"])
+    # SGD's intents are `Service.Intent`: the service of the best intent, out of scope or not
+    extra["predicted_services"] = [next((i for i, _ in p.ranking if i != FALLBACK_INTENT), "").split(".")[0]
+                                   for p in predictions]
     return [{(d["start"], d["end"], d["entity"]) for d in r} for r in raw], seconds, extra, raw
 
 
@@ -272,6 +276,12 @@ def markdown(report: dict[str, Any]) -> str:
     for name, m in models.items():
         lines += ["", f"## Most frequent confusions: {name}", "", "| gold -> predicted | count |", "|---|---|"]
         lines += [f"| {pair} | {n} |" for pair, n in m["top_confusions"]]
+    by = report.get("by_service")
+    if by:
+        lines += ["", "Switchboard by whether its best intent names the turn's service (SGD intents are `Service.Intent`): "
+                  f"right service: {by['right']['entities']} entities, micro F1 {by['right']['micro_f1']:.4f} (spans alone "
+                  f"{by['right']['span_f1_type_ignored']:.4f}); wrong service: {by['wrong']['entities']} entities, micro F1 "
+                  f"{by['wrong']['micro_f1']:.4f} (spans alone {by['wrong']['span_f1_type_ignored']:.4f})."]
     checks = report["span_checks"]
     lines += ["", f"Span checks on Switchboard's {checks['predicted']} predicted entities: value not the text slice "
               f"{checks.get('value_not_slice', 0)}, boundary inside a word {checks.get('inside_word', 0)}, starts or ends "
@@ -314,6 +324,12 @@ def main() -> int:
     report["models"]["Switchboard (fine-tuned MiniLM, token head)"] = {
         **score(test, predicted, train_types), "train_seconds": round(seconds, 1), **extra}
     report["span_checks"] = span_checks(test, raw)
+    services = extra.pop("predicted_services")
+    for side, keep in (("right", True), ("wrong", False)):
+        rows = [i for i, e in enumerate(test) if (services[i] == e.label.split(".")[0]) == keep]
+        part = score([test[i] for i in rows], [predicted[i] for i in rows], train_types)
+        report.setdefault("by_service", {})[side] = {"turns": len(rows), "entities": part["support"],
+                                                     "micro_f1": part["micro_f1"], "span_f1_type_ignored": part["span_f1_type_ignored"]}
     print("CRF baseline", flush=True)
     predicted, seconds, extra = crf_baseline(train, test)
     report["models"]["CRF (sklearn-crfsuite, Rasa-style features)"] = {
