@@ -82,3 +82,25 @@ def test_real_out_of_scope_examples_are_used_when_present() -> None:
 def test_in_scope_score_ignores_the_fallback_column() -> None:
     p = np.array([[0.7, 0.2, 0.1]])
     assert in_scope_score(p, ["nlu_fallback", "a", "b"])[0] == 0.2
+
+
+def test_foreign_examples_do_not_lower_the_guard_against_unknown_intents() -> None:
+    """Foreign examples the fallback class catches would set the threshold to 0 on their own;
+    the held-out intents keep one that catches a question next to a known intent."""
+    rng = np.random.default_rng(5)
+    labels = ["nlu_fallback"] + [f"i{k}" for k in range(10)]
+    gold_idx = list(rng.integers(1, 11, 1500)) + [0] * 100
+    logits = rng.normal(0, 1, (1600, 11))
+    logits[np.arange(1600), gold_idx] += 6.0  # foreign examples too land on their (fallback) class
+    gold = [labels[i] for i in gold_idx]
+    only_foreign = rejection_curve(
+        in_scope_score(softmax(logits[:1500], 1.0), labels),
+        np.array([labels[i] == g for i, g in zip(logits[:1500].argmax(1), gold[:1500])]),
+        in_scope_score(softmax(logits[1500:], 1.0), labels), logits[1500:].argmax(1) == 0)
+    assert choose_threshold(only_foreign, keep=0.97)[0] == 0.0  # what the data alone would choose
+    calibration = calibrate_oos(logits, labels, gold, temperature=1.0, keep=0.97)
+    assert calibration.method == "oos examples + held-out intents"
+    assert calibration.threshold > 0.0
+    assert calibration.oos_examples == 100 and calibration.oos_recall == 1.0
+    assert calibration.held_out_intent_recall is not None and calibration.held_out_intent_recall > 0.5
+    assert calibration.in_scope_accuracy >= 0.97 * calibration.in_scope_accuracy_without_threshold - 1e-9
