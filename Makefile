@@ -43,8 +43,8 @@ lint-docker: install
 test: install lint-docker
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# About 90 minutes on 2 cores: the two BANKING77 fine-tunes of bench/nlu_bench.py, the SGD entity one of
-# bench/entity_bench.py (about 15 minutes), and
+# About 2.5 hours on 2 cores: the three BANKING77 fine-tunes of bench/nlu_bench.py (about 11-16 minutes
+# each), the SGD entity one of bench/entity_bench.py (up to 50 minutes on a busy machine), and
 # bench/answer_quality.py (the shop before and after issue 12, generator off and embedded).
 # The other bot benches measure the bot without the generator; generation.py and answer_quality.py with it.
 bench: export SWITCHBOARD_GENERATOR = none
