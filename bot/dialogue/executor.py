@@ -21,9 +21,9 @@ from bot.dialogue.slots import REQUESTED_SLOT
 from bot.dialogue.story import Event
 from bot.domain import DEFAULT_ACTIONS, DEFAULT_RESPONSE, Domain
 from bot.errors import ActionError, ActionRejected, BadRequest
+from bot.json_input import check
 from bot.nlu.response_selector import chosen
 from bot.policies.base import Conversation
-from bot.json_input import check
 from bot.tracker import State, apply, tracker_json
 
 log = logging.getLogger(__name__)

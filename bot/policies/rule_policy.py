@@ -170,11 +170,6 @@ class RuleIndex:
         return [self.rules[i][0] for i in sorted(candidates) if _applicable(self.rules[i][1], states)]
 
 
-def matching(keys: Sequence[str], states: Sequence[State]) -> list[str]:
-    """Every rule checked in order: the reference RuleIndex.matching is tested against."""
-    return [key for key in keys if _applicable(tuple(reversed(key_states(key))), states)]
-
-
 class RulePolicy:
     name = "RulePolicy"
     priority = PRIORITY

@@ -8,14 +8,19 @@ from pathlib import Path
 import pytest
 
 from bot.dialogue.model import DialogueModel
-from bot.dialogue.states import states_and_actions, training_events
+from bot.dialogue.states import State, states_and_actions, training_events
 from bot.domain import Domain
-from bot.policies.rule_policy import RuleIndex, matching
+from bot.policies.rule_policy import RuleIndex, _applicable, key_states
 from tests.conftest import REPO, SHARED_DATA, missing
 
 # the Rasa 3 projects (formbot and reminderbot are Rasa 2's: they need a migration first)
 PROJECTS = [REPO / "bot" / "templates" / "shop",
             *(SHARED_DATA / "rasa-examples" / name for name in ("financial-demo", "moodbot"))]
+
+
+def matching(keys: list[str], states: list[State]) -> list[str]:
+    """The reference: every rule checked, in order."""
+    return [key for key in keys if _applicable(tuple(reversed(key_states(key))), states)]
 
 
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
