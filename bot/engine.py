@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from bot import events as ev
 from bot.actions.base import ActionRunner
@@ -18,6 +18,7 @@ from bot.domain import DEFAULT_INTENTS, DEFAULT_RESPONSE, FALLBACK_INTENT, OUT_O
 from bot.errors import Conflict
 from bot.nlu.base import Classifier, Prediction
 from bot.nlu.batcher import MicroBatcher
+from bot.nlu.entity_context import context_intents
 from bot.nlu.payload import parse_payload
 from bot.policies.base import Decision
 from bot.policies.handoff import DEFAULT_TEXT, HANDOFF_RESPONSE, HandoffTriggers, estimate_wait, take_times
@@ -109,15 +110,16 @@ class Engine:
             r for r in prediction.ranking if r[0] not in (FALLBACK_INTENT, OUT_OF_SCOPE))
         return replace(prediction, intent=OUT_OF_SCOPE, confidence=prediction.foreign, ranking=ranking)
 
-    def predict_now(self, text: str) -> Prediction:
+    def predict_now(self, text: str, context: Sequence[str] = ()) -> Prediction:
         """Classify one message in the calling thread (evaluation, scripts)."""
         payload = parse_payload(text, self._payload_intents)
-        return payload if payload is not None else self._threshold(self.classifier.predict([text])[0])
+        return payload if payload is not None else self._threshold(self.classifier.predict([text], [context])[0])
 
-    async def parse(self, text: str) -> Prediction:
-        """Classify one message; concurrent turns share a forward pass (micro-batching)."""
+    async def parse(self, text: str, context: Sequence[str] = ()) -> Prediction:
+        """Classify one message; concurrent turns share a forward pass (micro-batching). `context`:
+        the intents of the conversation's earlier turns (entity typing follows them)."""
         payload = parse_payload(text, self._payload_intents)
-        return payload if payload is not None else self._threshold(await self.batcher.predict(text))
+        return payload if payload is not None else self._threshold(await self.batcher.predict(text, context))
 
     def decide(self, tracker: Tracker, prediction: Prediction, *, intent_answers: bool) -> Decision | None:
         """The knowledge routes' say on a user message (FAISS: blocking, call it off the loop):
@@ -225,7 +227,7 @@ class Engine:
     ) -> tuple[list[dict[str, Any]], dict[str, Any], Decision | None]:
         """Understand, then predict and run actions until the bot listens; events go to `new`."""
         t0 = time.perf_counter()
-        prediction = await self.parse(message.text)
+        prediction = await self.parse(message.text, context_intents(tracker.recent_events + new))
         nlu_ms = (time.perf_counter() - t0) * 1000
         user = self._user_event(message, prediction)
         before = apply(tracker.state, new, initial_slots=self.domain.initial_slots)

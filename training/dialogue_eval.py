@@ -54,7 +54,7 @@ def replay(model: DialogueModel, stories: Sequence[StoryBlock]) -> Score:
         events = training_events(block, model.featurizer)
         gold = {str(e["text"]): e.get("parse_data") or {} for e in events if e.get("event") == "user" and e.get("text")}
 
-        def parse(text: str) -> Prediction:
+        def parse(text: str, context: Sequence[str] = ()) -> Prediction:
             data = gold[text]
             return Prediction(text, (data.get("intent") or {}).get("name") or "", 1.0, (),
                               entities=tuple(data.get("entities") or ()))

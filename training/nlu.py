@@ -196,6 +196,8 @@ def train_nlu(
         "entity_decoder": "crf" if ft.net.entity_crf is not None else "softmax",
         # words the annotations keep outside each label's spans, stripped from predicted spans' edges
         "entity_edges": edge_words((e.text, e.spans) for e in examples if e.spans) if ft.tags else {},
+        # the entity labels each intent's examples annotate: entity families (bot/nlu/entity_context.py)
+        "entity_labels_by_intent": _labels_by_intent(examples) if ft.tags else {},
         "entity_features": ft.net.tagging.features,  # pattern features the entity head reads (bot/nlu/patterns.py)
         "retrieval_intents": ft.responses,  # the response head's labels: retrieval intents' full names
         "intent_parts": ft.intent_parts,  # multi-intent labels' intents (the composed intent head); [] without
@@ -211,6 +213,14 @@ def train_nlu(
     }
     _write(out_dir, ft, meta, partners)
     return NLUTrainResult(out_dir, data_hash, metrics, time.perf_counter() - started, warnings)
+
+
+def _labels_by_intent(examples: list[Example]) -> dict[str, list[str]]:
+    found: dict[str, set[str]] = {}
+    for e in examples:
+        if e.spans:
+            found.setdefault(e.label, set()).update(s.label for s in e.spans)
+    return {intent: sorted(labels) for intent, labels in sorted(found.items())}
 
 
 def _versions() -> dict[str, str]:

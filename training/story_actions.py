@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bot import events as ev
 from bot.dialogue.conversation import session_events
@@ -24,9 +24,8 @@ from bot.dialogue.executor import Context
 from bot.dialogue.loop import extract
 from bot.dialogue.model import DialogueModel
 from bot.dialogue.story import Event, StoryBlock
-from bot.nlu.base import Prediction
 from bot.tracker import State, apply
-from training.story_tests import EXTRACT, Acted, Request, StoryResult, replay_story
+from training.story_tests import EXTRACT, Acted, Parse, Request, StoryResult, replay_story
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -65,7 +64,7 @@ class StoryActor:
         return Acted([*said, *outcome.events], outcome.error, ms)
 
 
-async def act_story(block: StoryBlock, events: Sequence[Event], *, parse: Callable[[str], Prediction],
+async def act_story(block: StoryBlock, events: Sequence[Event], *, parse: Parse,
                     model: DialogueModel, forms: frozenset[str], engine: "Engine",
                     conversation_id: str) -> StoryResult:
     """Replay one test story, its actions run by `engine` in a new session of `conversation_id`."""

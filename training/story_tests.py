@@ -24,9 +24,13 @@ from bot.dialogue.model import DialogueModel
 from bot.dialogue.states import ACTION_LISTEN
 from bot.dialogue.story import Event, StoryBlock
 from bot.nlu.base import Prediction
+from bot.nlu.entity_context import context_intents
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+
+# classify a message in the context of the conversation's earlier intents (Engine.predict_now)
+Parse = Callable[[str, Sequence[str]], Prediction]
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ SESSION_START = "action_session_start"
 Replay = Generator[Request, Acted, StoryResult]
 
 
-def run_story(block: StoryBlock, events: Sequence[Event], *, parse: Callable[[str], Prediction],
+def run_story(block: StoryBlock, events: Sequence[Event], *, parse: Parse,
               model: DialogueModel, forms: frozenset[str]) -> StoryResult:
     """Replay one test story (`events`: its training events, bot/dialogue/states.training_events)
     as `rasa test` does: no action runs."""
@@ -110,7 +114,7 @@ def run_story(block: StoryBlock, events: Sequence[Event], *, parse: Callable[[st
     raise RuntimeError("a replay without actions asked to run one")
 
 
-def replay_story(block: StoryBlock, events: Sequence[Event], *, parse: Callable[[str], Prediction],
+def replay_story(block: StoryBlock, events: Sequence[Event], *, parse: Parse,
                  model: DialogueModel, forms: frozenset[str], acting: bool) -> Replay:
     """The replay, teacher forced. With `acting` it also asks (yields a Request) for the session's
     start, for each of the story's actions to be run (before its action event is applied; the
@@ -140,7 +144,7 @@ def replay_story(block: StoryBlock, events: Sequence[Event], *, parse: Callable[
                 continue
         elif kind == "user" and event.get("text"):
             gold = event.get("parse_data") or {}
-            predicted = parse(str(event["text"]))
+            predicted = parse(str(event["text"]), context_intents(partial))  # the story so far, as a tracker has it
             intent = (gold.get("intent") or {}).get("name") or ""
             got = predicted.intent
             full = (gold.get("intent") or {}).get("full_retrieval_intent_name")

@@ -63,5 +63,7 @@ class Classifier(Protocol):
     @property
     def intents(self) -> Sequence[str]: ...
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Classify a batch of messages in one forward pass. Blocking: call it off the event loop."""
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
+        """Classify a batch of messages in one forward pass. Blocking: call it off the event loop.
+        `contexts`, one per text: the intents of the conversation's earlier turns, oldest first
+        (bot/nlu/entity_context.py); a classifier may ignore them."""

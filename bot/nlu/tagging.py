@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 OUTSIDE = "O"
 IGNORE = -100  # special tokens and padding: no loss
 EXTRACTOR = "TransformerEntityExtractor"
+MASKED = -1.0e4  # the most a label bias takes off a tag's score: never chosen, probability about 0
 
 
 @dataclass(frozen=True)
@@ -126,19 +127,25 @@ def strip_edges(text: str, start: int, end: int, edges: dict[str, list[str]] | N
 
 def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, tags: Sequence[str],
            synonyms: dict[str, str] | None = None, crf: "CRFWeights | None" = None,
-           edges: dict[str, dict[str, list[str]]] | None = None) -> list[dict[str, Any]]:
+           edges: dict[str, dict[str, list[str]]] | None = None,
+           label_bias: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
     """Spans from per-piece tag scores (rows aligned with `offsets`; special tokens are skipped):
     the best BILOU sequence by Viterbi, with the CRF's learned transition scores when the model
     has them, else on the softmax's log-probabilities under BILOU's constraints alone, so a span
     is decoded whole with one type. Each span is widened to whole words; confidence_entity is the
     mean probability of its pieces' tags (the CRF's marginals, or the softmax). `edges`
-    (edge_words) strips words the annotations always keep outside a label's spans."""
+    (edge_words) strips words the annotations always keep outside a label's spans. `label_bias`
+    (bot/nlu/entity_context.py) is added to each label's tag scores before decoding."""
     from bot.nlu.crf import CRFWeights, marginals, viterbi
 
     rows = [i for i, (start, end) in enumerate(offsets) if end > start]
     if not rows or len(tags) < 2:
         return []
     emissions = np.asarray(scores, np.float64)[rows]
+    if label_bias:
+        for k, tag in enumerate(tags):
+            if tag != OUTSIDE:
+                emissions[:, k] += max(label_bias.get(tag.partition("-")[2], 0.0), MASKED)
     if crf is not None:
         path = viterbi(emissions, crf)
         probabilities = marginals(emissions, crf)

@@ -23,6 +23,7 @@ import numpy as np
 from bot.domain import FALLBACK_INTENT, KNOWLEDGE_LABEL
 from bot.errors import ConfigError
 from bot.nlu.base import Prediction, Sentiment
+from bot.nlu.entity_context import FLOOR, STAY, EntityFamilies
 from bot.nlu.tagging import decode
 from bot.nlu.patterns import PatternExtractor, PatternFeatures, PatternOptions
 from bot.nlu.pipeline import NLUPipeline
@@ -117,6 +118,9 @@ class TransformerClassifier:
         self.tags: list[str] = list(self.meta.get("entity_tags") or [])
         self.synonyms: dict[str, str] = dict(self.meta.get("synonyms") or {})
         self.edges: dict[str, dict[str, list[str]]] = dict(self.meta.get("entity_edges") or {})
+        # entity families: a turn's entity labels follow the conversation (bot/nlu/entity_context.py)
+        self.families = EntityFamilies.build(self.meta.get("entity_labels_by_intent") or {})
+        self.context_stay, self.context_floor = STAY, FLOOR
         features = int(self.meta.get("entity_features") or 0) if self.tags else 0
         tagging = TagHead(len(self.tags), features, self.meta.get("entity_decoder") == "crf" and bool(self.tags))
         self.retrieval_labels: list[str] = list(self.meta.get("retrieval_intents") or [])
@@ -184,9 +188,12 @@ class TransformerClassifier:
         out = self.outputs(texts, tags=False)
         return out.intents, out.sentiments
 
-    def outputs(self, texts: Sequence[str], *, tags: bool = True) -> "ModelOutputs":
+    def outputs(self, texts: Sequence[str], *, tags: bool = True,
+                contexts: Sequence[Sequence[str]] | None = None) -> "ModelOutputs":
         """One forward pass: the ensemble's intent and sentiment scores (uncalibrated), the learned
-        entities and the response head's scores of each text, in the order of `texts`."""
+        entities and the response head's scores of each text, in the order of `texts`. A text's
+        context (the intents of the conversation's previous turns) and its own intent scores weigh
+        the entity families its entities are typed in, when the model has several."""
         from bot.nlu.network import batch_outputs
 
         with self._lock:
@@ -198,10 +205,20 @@ class TransformerClassifier:
             intents = mix(intents, self.tfidf_intent.log_proba(texts), self.intent_weight)
         if sentiments is not None and self.tfidf_sentiment is not None:
             sentiments = mix(sentiments, self.tfidf_sentiment.log_proba(texts), self.sentiment_weight)
-        learned = [decode(text, pieces, scores, self.tags, self.synonyms, crf=self.crf, edges=self.edges)
-                   for text, (pieces, scores) in zip(texts, out.tags)] \
+        biases = self._biases(intents, contexts or [()] * len(texts)) if out.tags is not None \
+            else [None] * len(texts)
+        learned = [decode(text, pieces, scores, self.tags, self.synonyms, crf=self.crf, edges=self.edges,
+                          label_bias=bias)
+                   for text, (pieces, scores), bias in zip(texts, out.tags, biases)] \
             if out.tags is not None else [[] for _ in texts]
         return ModelOutputs(intents, sentiments, learned, out.responses, out.pooled)
+
+    def _biases(self, intents: np.ndarray, contexts: Sequence[Sequence[str]]) -> list[dict[str, float] | None]:
+        if not self.families.active:
+            return [None] * len(contexts)
+        probabilities = softmax(intents, self.temperature)
+        return [self.families.bias(zip(self.labels, row.tolist()), context, self.context_stay, self.context_floor)
+                for row, context in zip(probabilities, contexts)]
 
     def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """The mean-pooled sentence vectors of `texts` (what a retrieval map projects). Int8 layers
@@ -233,10 +250,10 @@ class TransformerClassifier:
             found += structured
         return sorted(found, key=lambda e: (e["start"], e["end"]))
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
         if not texts:
             return []
-        out = self.outputs(texts, tags=True)
+        out = self.outputs(texts, tags=True, contexts=contexts)
         intent_logits, sentiment_logits, learned, response_logits = out.intents, out.sentiments, out.entities, \
             out.responses
         probabilities = softmax(intent_logits, self.temperature)

@@ -11,6 +11,7 @@ import bot
 from bot import events as ev
 from bot.actions.base import RASA_PROTOCOL_VERSION
 from bot.errors import BadRequest, InvalidEvent, PayloadTooLarge
+from bot.nlu.entity_context import context_intents
 from bot.server.keys import RUNTIME, SETTINGS, TURN_ADMISSION
 from bot.server.requests import json_body, json_object
 from bot.tracker import State, after_restart, apply, tracker_json
@@ -94,7 +95,8 @@ async def add_message(request: web.Request) -> web.Response:
         raise BadRequest("'metadata' must be a JSON object")
     runtime = request.app[RUNTIME]
     engine = runtime.require_engine()
-    prediction = await engine.parse(text)
+    earlier = await runtime.store.load(cid, window=engine.window)  # the conversation types the entities
+    prediction = await engine.parse(text, context_intents(earlier.recent_events))
     parse_data = body.get("parse_data") if isinstance(body.get("parse_data"), dict) else prediction.parse_data()
     event = ev.user(text, parse_data, input_channel="http_api", metadata=metadata)
     async with locked(request, cid):

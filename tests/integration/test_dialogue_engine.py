@@ -75,7 +75,7 @@ class JokeThenFollowup(Action):
 class NoNLU:
     """Every message here is a payload: the classifier must never be asked."""
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
         raise AssertionError(f"the NLU model was asked about {texts}")
 
 
@@ -182,3 +182,24 @@ async def test_back_takes_the_last_message_and_its_slots_back(engine: Engine) ->
     tracker = await engine.store.load("c1", window=100)
     assert tracker.state.slots["order_number"] == "NW-10001"
     assert await say(engine, "/order_status") == ["Order NW-10001 is on its way."]
+
+
+class RecordingNLU:
+    """Says `greet` to everything, and records the context each message came with."""
+
+    def __init__(self) -> None:
+        self.contexts: list[tuple[str, ...]] = []
+
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
+        self.contexts += [tuple(c) for c in contexts or [()] * len(texts)]
+        return [Prediction(t, "greet", 0.99, (("greet", 0.99),)) for t in texts]
+
+
+async def test_the_classifier_hears_the_conversations_earlier_intents(engine: Engine) -> None:
+    nlu = RecordingNLU()
+    engine.batcher.classifier = nlu
+    await say(engine, '/order_status{"order_number": "NW-10001"}')
+    await say(engine, "hello there")
+    await say(engine, "hi again")
+    await say(engine, "hello", sender="c2")  # another conversation: its own context
+    assert nlu.contexts == [("order_status",), ("order_status", "greet"), ()]

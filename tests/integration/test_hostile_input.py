@@ -255,7 +255,7 @@ class Poisoned:
         self.passes: list[list[str]] = []
         self.entered, self.release = threading.Event(), threading.Event()
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
         self.passes.append(list(texts))
         if len(self.passes) == 1:
             self.entered.set()

@@ -21,7 +21,7 @@ class SlowEcho:
         self.calls: list[int] = []
         self.release = threading.Event()
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
         self.release.wait(5)
         self.calls.append(len(texts))
         if "boom" in texts:
@@ -64,7 +64,7 @@ class Poisoned:
         self.calls: list[list[str]] = []
         self.entered, self.release = threading.Event(), threading.Event()
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
         self.calls.append(list(texts))
         if len(self.calls) == 1:
             self.entered.set()

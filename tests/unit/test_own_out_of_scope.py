@@ -29,7 +29,7 @@ SAID = {
 
 
 class Scripted:
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
         return [SAID[t] for t in texts]
 
 

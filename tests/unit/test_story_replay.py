@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from bot.dialogue.model import DialogueModel, load_test_stories
 from bot.dialogue.states import training_events
@@ -52,7 +52,7 @@ def _load(tmp_path: Path) -> tuple[DialogueModel, Any]:
     return model, block
 
 
-def parse(text: str) -> Prediction:
+def parse(text: str, context: Sequence[str] = ()) -> Prediction:
     return Prediction(text, "ask", 1.0, ())
 
 

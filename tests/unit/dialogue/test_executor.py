@@ -110,7 +110,7 @@ def test_an_unlisted_default_action_and_form_stay_built_in() -> None:
 
 
 class NoNLU:
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
         raise AssertionError(f"the NLU model was asked about {texts}")
 
 

@@ -48,7 +48,7 @@ UNCLEAR = {"balanse plz?": ("check_balance", 0.41), "hrm": ("greet", 0.2), "hi b
 class ScriptedNLU:
     """The NLU's answers for the texts these tests send (the dialogue is under test here)."""
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Prediction]:
         out = []
         for text in texts:
             intent, confidence = {**CLEAR, **UNCLEAR}[text]
