@@ -3,7 +3,10 @@ PROVENANCE.md): Switchboard's fine-tuned model against a CRF baseline, side by s
 
 - Switchboard: `train_nlu` on the train split (intent = the row's intent, spans from its entities;
   the airline train split as sentiment data, as `switchboard train` would have it), served as the
-  bot serves it (`TransformerClassifier`, int8, one torch thread), entities from `predict`.
+  bot serves it (`TransformerClassifier`, int8, one torch thread), entities from `predict`; once for
+  each turn alone, and once with its conversation: the intents predicted for the earlier turns of
+  its dialogue (test rows carry dialogue ids and turn numbers) as `predict`'s context, which
+  chooses the entity family (bot/nlu/entity_context.py), at several priors `stay`.
 - CRF: sklearn-crfsuite with the features of Rasa's old CRFEntityExtractor (per token: lowercased
   word, 2-3 character prefixes and suffixes, title/upper/digit, word shape, position; the same for
   the previous and next token), BILOU labels, on a regex tokenizer with character offsets.
@@ -38,12 +41,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/nlu_bench.py
 
+from bot.nlu.entity_context import FLOOR, STAY  # noqa: E402
 from bot.nlu.tagging import Span  # noqa: E402
 from training.data import Example, NLUData, load_csv  # noqa: E402
 from nlu_bench import latency_ms  # noqa: E402  (bench/ is on sys.path when a bench script runs)
 
 SpanKey = tuple[int, int, str]  # (start, end, entity)
 NONE = "(none)"
+# (stay, floor, with the conversation): the defaults on the turn alone, then a grid with the conversation
+FAMILY_RUNS = [(STAY, FLOOR, False)] + [(stay, floor, True) for stay in (0.5, 0.9, 0.97) for floor in (0.0, 0.05, 0.2)]
 TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -54,6 +60,16 @@ def load(path: Path) -> list[Example]:
         spans = tuple(Span(e["start"], e["end"], e["entity"], e["value"]) for e in row["entities"])
         examples.append(Example(row["text"], row["intent"], tuple((s.entity, s.value) for s in spans), spans))
     return examples
+
+
+def earlier_turns(path: Path) -> list[list[int]]:
+    """For each row, the rows of the same dialogue with a lower turn number, in turn order: what
+    a live conversation has seen before this message."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    by_dialogue: dict[str, list[tuple[int, int]]] = {}
+    for i, row in enumerate(rows):
+        by_dialogue.setdefault(row["dialogue_id"], []).append((row["turn"], i))
+    return [[j for turn, j in sorted(by_dialogue[row["dialogue_id"]]) if turn < row["turn"]] for row in rows]
 
 
 # --- CRF baseline ---------------------------------------------------------------------------
@@ -142,7 +158,8 @@ def crf_baseline(train: list[Example], test: list[Example]) -> tuple[list[set[Sp
 # --- Switchboard ----------------------------------------------------------------------------
 
 def switchboard(train: list[Example], test: list[Example], sentiment: list[Example], model_dir: Path,
-                threads: int, reuse: bool = False) -> tuple[list[set[SpanKey]], float, dict[str, Any], list[list[dict[str, Any]]]]:
+                threads: int, before: list[list[int]], reuse: bool = False,
+                ) -> tuple[list[set[SpanKey]], float, dict[str, Any], list[list[dict[str, Any]]]]:
     from bot.domain import FALLBACK_INTENT
     from bot.nlu.transformer import TransformerClassifier, read_meta
     from training.finetune import FineTuneConfig
@@ -158,13 +175,15 @@ def switchboard(train: list[Example], test: list[Example], sentiment: list[Examp
                       config=FineTuneConfig(threads=threads)).metrics
         seconds = time.perf_counter() - started
     model = TransformerClassifier(model_dir, threads=1, quantize="int8")
-    predictions = model.predict([e.text for e in test])
+    texts = [e.text for e in test]
+    model.context_floor = 1.0  # no family bias: the head alone types each turn, as before families
+    predictions = model.predict(texts)
     raw = [[dict(d) for d in p.entities] for p in predictions]
     extra = {"fine_tune_seconds": m.get("fine_tune_seconds"), "best_epoch": m.get("best_epoch"),
              "entity_tags": m.get("entity_tags"), "dev_entity_f1": round(m.get("dev_entity_f1") or 0.0, 4),
              "intent_accuracy": round(sum(p.intent == e.label for p, e in zip(predictions, test)) / len(test), 4),
              "served": "int8, 1 torch thread"}
-    singles = random.Random(13).sample([e.text for e in test], min(200, len(test)))
+    singles = random.Random(13).sample(texts, min(200, len(test)))
     for text in singles[:10]:  # warm-up
         model.predict([text])
     timed = latency_ms(lambda t: model.predict([t]), singles)  # bench/nlu_bench.py's
@@ -172,6 +191,19 @@ def switchboard(train: list[Example], test: list[Example], sentiment: list[Examp
     # SGD's intents are `Service.Intent`: the service of the best intent, out of scope or not
     extra["predicted_services"] = [next((i for i, _ in p.ranking if i != FALLBACK_INTENT), "").split(".")[0]
                                    for p in predictions]
+    # entity families (bot/nlu/entity_context.py): the turn's intents alone, then with the intents
+    # predicted for its dialogue's earlier turns; the intents themselves do not change
+    contexts = [[predictions[j].intent for j in rows] for rows in before]
+    extra["families"] = len(model.families.labels)
+    runs: dict[tuple[float, float, bool], list[set[SpanKey]]] = {}
+    for stay, floor, with_context in FAMILY_RUNS:
+        model.context_stay, model.context_floor = stay, floor
+        runs[(stay, floor, with_context)] = [{(d["start"], d["end"], d["entity"]) for d in p.entities}
+                                             for p in model.predict(texts, contexts if with_context else None)]
+    model.context_stay, model.context_floor = STAY, FLOOR
+    context_of = dict(zip(texts, contexts))
+    timed = latency_ms(lambda t: model.predict([t], [context_of[t]]), singles)
+    extra.update(family_runs=runs, context_parse_ms=(timed["latency_ms_p50"], timed["latency_ms_p95"]))
     return [{(d["start"], d["end"], d["entity"]) for d in r} for r in raw], seconds, extra, raw
 
 
@@ -249,7 +281,8 @@ def markdown(report: dict[str, Any]) -> str:
              "`(none) -> X` is a prediction on no gold span (fragments of a gold span included).", "",
              f"What one turn alone cannot tell: SGD's entity types belong to one service each (check_in_date to the "
              f"hotels, visit_date to homes...), and a turn such as \"March 3rd, please\" names no service; the dialogue "
-             f"before it does, and this benchmark keeps single turns. {report.get('unseen_intent_type_pairs', '?')} of "
+             f"before it does. The Switchboard rows read each turn alone, then with its intents' entity families, then "
+             f"with its dialogue's earlier turns (below). {report.get('unseen_intent_type_pairs', '?')} of "
              f"the {report['test_entities']} test entities carry an (intent, type) pair train never shows. `span F1, "
              "type ignored` scores the spans alone, so its gap to micro F1 is what the types cost.", "",
              "| model | micro P | micro R | micro F1 | macro F1 | micro F1, seen types | span F1, type ignored | right span, wrong type | boundary errors | training (s) | parse p50 / p95 (ms) |",
@@ -276,12 +309,23 @@ def markdown(report: dict[str, Any]) -> str:
     for name, m in models.items():
         lines += ["", f"## Most frequent confusions: {name}", "", "| gold -> predicted | count |", "|---|---|"]
         lines += [f"| {pair} | {n} |" for pair, n in m["top_confusions"]]
-    by = report.get("by_service")
-    if by:
-        lines += ["", "Switchboard by whether its best intent names the turn's service (SGD intents are `Service.Intent`): "
-                  f"right service: {by['right']['entities']} entities, micro F1 {by['right']['micro_f1']:.4f} (spans alone "
-                  f"{by['right']['span_f1_type_ignored']:.4f}); wrong service: {by['wrong']['entities']} entities, micro F1 "
-                  f"{by['wrong']['micro_f1']:.4f} (spans alone {by['wrong']['span_f1_type_ignored']:.4f})."]
+    for key, how in (("by_service", "each turn alone"), ("by_service_context", "with the conversation")):
+        by = report.get(key)
+        if by:
+            lines += ["", f"Switchboard ({how}) by whether its best intent names the turn's service (SGD intents are "
+                      f"`Service.Intent`): right service: {by['right']['entities']} entities, micro F1 "
+                      f"{by['right']['micro_f1']:.4f} (spans alone {by['right']['span_f1_type_ignored']:.4f}); wrong "
+                      f"service: {by['wrong']['entities']} entities, micro F1 {by['wrong']['micro_f1']:.4f} (spans alone "
+                      f"{by['wrong']['span_f1_type_ignored']:.4f})."]
+    if report.get("family_grid"):
+        lines += ["", "Entity families (bot/nlu/entity_context.py; "
+                  f"{sb.get('families', '?')} learned from train: intents that share an entity type are one family). "
+                  "`each turn alone`: the head types every span by itself, as Rasa's DIET does. `the turn's intents`: "
+                  "the turn's intent probabilities, summed per family, weigh each family's types. `with the "
+                  "conversation`: also the intents predicted for the dialogue's earlier test rows (what a live "
+                  "conversation's tracker holds), with the prior `stay` that a turn keeps its conversation's family; "
+                  "another family's types are weighed down to at least `floor` (0: masked). Micro F1 over the grid: "
+                  + ", ".join(f"{k}: {v:.4f}" for k, v in report["family_grid"].items()) + "."]
     checks = report["span_checks"]
     lines += ["", f"Span checks on Switchboard's {checks['predicted']} predicted entities: value not the text slice "
               f"{checks.get('value_not_slice', 0)}, boundary inside a word {checks.get('inside_word', 0)}, starts or ends "
@@ -320,16 +364,24 @@ def main() -> int:
         "unseen_intent_type_pairs": sum((e.label, s.entity) not in pairs for e in test for s in e.spans), "models": {}}
     print(f"switchboard: train_nlu on {len(train)} rows", flush=True)
     predicted, seconds, extra, raw = switchboard(train, test, sentiment, out / ".models" / "entity", args.threads,
-                                              reuse=args.reuse_model)
-    report["models"]["Switchboard (fine-tuned MiniLM, token head)"] = {
-        **score(test, predicted, train_types), "train_seconds": round(seconds, 1), **extra}
+                                              earlier_turns(data / "test.jsonl"), reuse=args.reuse_model)
+    services, runs = extra.pop("predicted_services"), extra.pop("family_runs")
+    p50, p95 = extra.pop("context_parse_ms")
+    ours = {"Switchboard, each turn alone": (predicted, extra),
+            "Switchboard, the turn's intents weigh the families": (runs[(STAY, FLOOR, False)], {}),
+            f"Switchboard, with the conversation (stay {STAY}, floor {FLOOR})":
+                (runs[(STAY, FLOOR, True)], {"parse_ms_p50": p50, "parse_ms_p95": p95})}
+    for name, (got, more) in ours.items():
+        report["models"][name] = {**score(test, got, train_types), "train_seconds": round(seconds, 1), **more}
+    report["family_grid"] = {f"stay {stay}, floor {floor}": score(test, got, train_types)["micro_f1"]
+                             for (stay, floor, with_context), got in runs.items() if with_context}
     report["span_checks"] = span_checks(test, raw)
-    services = extra.pop("predicted_services")
-    for side, keep in (("right", True), ("wrong", False)):
-        rows = [i for i, e in enumerate(test) if (services[i] == e.label.split(".")[0]) == keep]
-        part = score([test[i] for i in rows], [predicted[i] for i in rows], train_types)
-        report.setdefault("by_service", {})[side] = {"turns": len(rows), "entities": part["support"],
-                                                     "micro_f1": part["micro_f1"], "span_f1_type_ignored": part["span_f1_type_ignored"]}
+    for key, got in (("by_service", predicted), ("by_service_context", runs[(STAY, FLOOR, True)])):
+        for side, keep in (("right", True), ("wrong", False)):
+            rows = [i for i, e in enumerate(test) if (services[i] == e.label.split(".")[0]) == keep]
+            part = score([test[i] for i in rows], [got[i] for i in rows], train_types)
+            report.setdefault(key, {})[side] = {"turns": len(rows), "entities": part["support"], "micro_f1": part["micro_f1"],
+                                                "span_f1_type_ignored": part["span_f1_type_ignored"]}
     print("CRF baseline", flush=True)
     predicted, seconds, extra = crf_baseline(train, test)
     report["models"]["CRF (sklearn-crfsuite, Rasa-style features)"] = {
