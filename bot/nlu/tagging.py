@@ -8,6 +8,7 @@ their values through the synonyms (Rasa's EntitySynonymMapper)."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 OUTSIDE = "O"
 IGNORE = -100  # special tokens and padding: no loss
 EXTRACTOR = "TransformerEntityExtractor"
-MASKED = -1.0e4  # the most a label bias takes off a tag's score: never chosen, probability about 0
+MASKED = -1.0e4  # the most a label bias takes off: weight exp(-1e4), i.e. 0
 
 
 @dataclass(frozen=True)
@@ -135,17 +136,14 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, ta
     is decoded whole with one type. Each span is widened to whole words; confidence_entity is the
     mean probability of its pieces' tags (the CRF's marginals, or the softmax). `edges`
     (edge_words) strips words the annotations always keep outside a label's spans. `label_bias`
-    (bot/nlu/entity_context.py) is added to each label's tag scores before decoding."""
+    (bot/nlu/entity_context.py, log weights by label) retypes each decoded span: its boundaries
+    stay the head's, its type is the label of most probability times weight."""
     from bot.nlu.crf import CRFWeights, marginals, viterbi
 
     rows = [i for i, (start, end) in enumerate(offsets) if end > start]
     if not rows or len(tags) < 2:
         return []
     emissions = np.asarray(scores, np.float64)[rows]
-    if label_bias:
-        for k, tag in enumerate(tags):
-            if tag != OUTSIDE:
-                emissions[:, k] += max(label_bias.get(tag.partition("-")[2], 0.0), MASKED)
     if crf is not None:
         path = viterbi(emissions, crf)
         probabilities = marginals(emissions, crf)
@@ -156,16 +154,19 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, ta
         probabilities = np.exp(log_p)
     spans: list[tuple[int, int, str, list[float]]] = []
     current: tuple[int, int, str, list[float]] | None = None
+    pieces: list[int] = []  # the current span's rows of `probabilities`
     for k, (row, tag_id) in enumerate(zip(rows, path)):
         start, end = offsets[row]
         tag, p = tags[tag_id], float(probabilities[k][tag_id])
         prefix, _, label = tag.partition("-")
         if prefix in ("B", "U") or current is None and prefix in ("I", "L"):
-            current = (start, end, label, [p])
+            current, pieces = (start, end, label, [p]), [k]
         elif prefix in ("I", "L") and current is not None:
-            current = (current[0], end, current[2], current[3] + [p])
+            current, pieces = (current[0], end, current[2], current[3] + [p]), pieces + [k]
         if prefix in ("L", "U") and current is not None:
-            spans.append(current)
+            typed = _retyped(current, probabilities[pieces], tags, label_bias) if label_bias else current
+            if typed is not None:
+                spans.append(typed)
             current = None
         if tag == OUTSIDE:
             current = None
@@ -191,6 +192,25 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, ta
             item["processors"] = ["EntitySynonymMapper"]
         found.append(item)
     return found
+
+
+def _retyped(span: tuple[int, int, str, list[float]], probabilities: np.ndarray, tags: Sequence[str],
+             label_bias: Mapping[str, float]) -> tuple[int, int, str, list[float]] | None:
+    """The span's type chosen again: each label's probability on the span's pieces (the mean of
+    its tags' summed marginals) times exp(its bias); the span stays where the head put it. None
+    when every label is masked out."""
+    weights: dict[str, float] = {}
+    mass: dict[str, np.ndarray] = {}
+    for label in {tag.partition("-")[2] for tag in tags if tag != OUTSIDE}:
+        columns = [k for k, tag in enumerate(tags) if tag != OUTSIDE and tag.partition("-")[2] == label]
+        mass[label] = probabilities[:, columns].sum(axis=1)
+        weights[label] = float(mass[label].mean()) * math.exp(max(label_bias.get(label, 0.0), MASKED))
+    best = max(sorted(weights), key=weights.__getitem__)
+    if weights[best] <= 0.0:
+        return None
+    if best == span[2]:
+        return span
+    return span[0], span[1], best, [float(p) for p in mass[best]]
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
