@@ -8,9 +8,9 @@ examples annotate (meta `entity_labels_by_intent`). Intents that share a label a
 *family* (connected components), so a family is a domain of the assistant: hotels, buses, movies.
 At parse time, the family of the turn is chosen by the turn's intent probabilities summed per
 family, times a prior that the conversation stays in the family of its last intent that had one
-(`stay`); the entity head then decodes with the other families' labels weighed down by how much
-less likely their family is (down to `floor`), so a plain "March 3rd" takes the conversation's
-type while a span the head is sure of keeps its own.
+(`stay`); each span the entity head decodes is then typed again with the other families' labels
+weighed down by how much less likely their family is (down to `floor`; bot/nlu/tagging.py), so a
+plain "March 3rd" takes the conversation's type while a span the head is sure of keeps its own.
 
 An assistant whose intents all share labels (most single-domain bots: `inform` carries every
 entity) has one family, and nothing changes for it. bench/entity_bench.py measures the effect.
@@ -70,7 +70,7 @@ class EntityFamilies:
 
     def bias(self, ranking: Iterable[tuple[str, float]], context: Sequence[str] = (), stay: float = STAY,
              floor: float = FLOOR) -> dict[str, float] | None:
-        """What to add to each entity label's tag scores: 0 for the labels of the turn's most
+        """Each entity label's log weight in typing a span: 0 for the labels of the turn's most
         likely family, log(its probability / the best's), at least log(`floor`), for the others'.
         A family's probability: the turn's intent probabilities summed over the family, times the
         prior that the conversation keeps the family of its last intent that had one (`stay`).
