@@ -130,7 +130,11 @@ def markdown(report: dict[str, Any]) -> str:
                   "the turn's intent probabilities, summed per family, weigh each family's types. `with the "
                   "conversation`: also the intents predicted for the dialogue's earlier test rows (what a live "
                   "conversation's tracker holds), with the prior `stay` that a turn keeps its conversation's family; "
-                  "another family's types are weighed down to at least `floor` (0: masked). Micro F1 over the grid: "
+                  "another family's types are weighed down to at least `floor` (0: masked). `strict` "
+                  "(`nlu.entity_families: strict`): floor 0, and a span whose own type is masked takes another type "
+                  "only if the head gives it at least a tenth of its own type's probability; else the span is dropped. "
+                  "`Ceiling of the families`: strict, with each turn's own true intent as its conversation; no typing "
+                  "by families does better with this head. Micro F1 over the grid (floor 0 is strict): "
                   + ", ".join(f"{k}: {v:.4f}" for k, v in report["family_grid"].items()) + "."]
     checks = report["span_checks"]
     lines += ["", f"Span checks on Switchboard's {checks['predicted']} predicted entities: value not the text slice "

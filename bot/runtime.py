@@ -156,7 +156,7 @@ class Runtime:
     def _load_models(self) -> tuple[TransformerClassifier, KnowledgeBase]:
         s = self.settings
         classifier = TransformerClassifier(s.nlu_model_dir, threads=s.torch_threads, oos_threshold=s.nlu_oos_threshold,
-                                           quantize=s.nlu_quantize)
+                                           quantize=s.nlu_quantize, entity_families=s.nlu_entity_families)
         config = self.dialogue.config
         duckling = config.component("DucklingEntityExtractor") if config is not None else None
         if duckling is not None and config is not None:

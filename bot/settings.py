@@ -61,6 +61,7 @@ class Settings:
     nlu_threshold: float | None = None
     nlu_oos_threshold: float | None = None  # None ("auto"): the model's calibrated threshold
     nlu_quantize: str = "int8"  # int8: quantised Linear layers at serving time; none: float32
+    nlu_entity_families: str = "soft"  # soft, strict or off (bot/nlu/entity_context.py)
     # nlu.training in switchboard.yml: FineTuneConfig fields (epochs, learning_rate, seed, threads, ...)
     nlu_training: dict[str, Any] = field(default_factory=dict, compare=False)
     retrieval_threshold: float | None = None  # None ("auto"): calibrated (foreign text, and the index's own)
@@ -164,6 +165,8 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
             float, "nlu.oos_threshold", nlu.get("oos_threshold")
         ),
         "nlu_quantize": str(env("SWITCHBOARD_NLU_QUANTIZE") or nlu.get("quantize", Settings.nlu_quantize)),
+        "nlu_entity_families": _choice("nlu.entity_families", nlu.get("entity_families", Settings.nlu_entity_families),
+                                       ("soft", "strict", "off")),
         "nlu_training": _training(nlu.get("training") or {}, env("SWITCHBOARD_TRAIN_THREADS")),
         "retrieval_threshold": _auto(float, "retrieval.threshold", retrieval.get("threshold", "auto")),
         "retrieval_threshold_foreign": _auto(float, "retrieval.threshold_foreign",

@@ -14,6 +14,12 @@ plain "March 3rd" takes the conversation's type while a span the head is sure of
 
 An assistant whose intents all share labels (most single-domain bots: `inform` carries every
 entity) has one family, and nothing changes for it. bench/entity_bench.py measures the effect.
+
+Modes (switchboard.yml `nlu.entity_families`): `soft`, the default, keeps a span the head is sure of
+in another family's type (an e-mail address given in the middle of an order conversation); `strict`
+types each span in the chosen family only, and drops a span no label of that family fits
+(bot/nlu/tagging.py), for assistants whose turns each stay in one domain; `off` types each turn
+alone, as Rasa does.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from bot.tracker import without_reverted
 
 STAY = 0.9  # the prior that a turn stays in the family of the conversation's last one
 FLOOR = 0.05  # the least weight of another family's labels, against the best family's (0: a hard mask)
+# switchboard.yml `nlu.entity_families`: the floor of each mode; `off` types each turn alone (Rasa)
+MODES: dict[str, float | None] = {"soft": FLOOR, "strict": 0.0, "off": None}
 CONTEXT_TURNS = 5  # user turns of the session a context holds, most recent last
 
 

@@ -23,6 +23,9 @@ OUTSIDE = "O"
 IGNORE = -100  # special tokens and padding: no loss
 EXTRACTOR = "TransformerEntityExtractor"
 MASKED = -1.0e4  # the most a label bias takes off: weight exp(-1e4), i.e. 0
+# a span whose own label is masked out takes another label only if the head gives that label at
+# least this share of its own label's probability on the span's words; otherwise it is dropped
+PLAUSIBLE = 0.1
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,9 @@ def _retyped(span: tuple[int, int, str, list[float]], probabilities: np.ndarray,
              label_bias: Mapping[str, float]) -> tuple[int, int, str, list[float]] | None:
     """The span's type chosen again: each label's probability on the span's pieces (the mean of
     its tags' summed marginals) times exp(its bias); the span stays where the head put it. None
-    when every label is masked out."""
+    when every label is masked out, or when the head's own label is masked out and the best label
+    left has under PLAUSIBLE of its probability (a show time in a conversation about movies, whose
+    family has no time label, is no entity rather than a movie name)."""
     weights: dict[str, float] = {}
     mass: dict[str, np.ndarray] = {}
     for label in {tag.partition("-")[2] for tag in tags if tag != OUTSIDE}:
@@ -210,6 +215,8 @@ def _retyped(span: tuple[int, int, str, list[float]], probabilities: np.ndarray,
         return None
     if best == span[2]:
         return span
+    if label_bias.get(span[2], 0.0) <= MASKED and float(mass[best].mean()) < PLAUSIBLE * float(mass[span[2]].mean()):
+        return None  # the head's label is masked out and no allowed label fits the words: no entity
     return span[0], span[1], best, [float(p) for p in mass[best]]
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from bot.domain import FALLBACK_INTENT, KNOWLEDGE_LABEL
 from bot.errors import ConfigError
 from bot.nlu.base import Prediction, Sentiment
-from bot.nlu.entity_context import FLOOR, STAY, EntityFamilies
+from bot.nlu.entity_context import MODES, STAY, EntityFamilies
 from bot.nlu.tagging import decode
 from bot.nlu.patterns import PatternExtractor, PatternFeatures, PatternOptions
 from bot.nlu.pipeline import NLUPipeline
@@ -95,7 +95,7 @@ class TransformerClassifier:
     """Implements `Classifier`. Thread-safe: forward passes are serialised."""
 
     def __init__(self, model_dir: Path, *, threads: int = 1, oos_threshold: float | None = None,
-                 batch_size: int = 64, quantize: str | None = None) -> None:
+                 batch_size: int = 64, quantize: str | None = None, entity_families: str = "soft") -> None:
         from bot.nlu.network import TagHead, load_trained
 
         import torch
@@ -120,7 +120,9 @@ class TransformerClassifier:
         self.edges: dict[str, dict[str, list[str]]] = dict(self.meta.get("entity_edges") or {})
         # entity families: a turn's entity labels follow the conversation (bot/nlu/entity_context.py)
         self.families = EntityFamilies.build(self.meta.get("entity_labels_by_intent") or {})
-        self.context_stay, self.context_floor = STAY, FLOOR
+        if entity_families not in MODES:
+            raise ConfigError(f"nlu.entity_families must be one of {', '.join(MODES)}, got {entity_families!r}")
+        self.context_stay, self.context_floor = STAY, MODES[entity_families]
         features = int(self.meta.get("entity_features") or 0) if self.tags else 0
         tagging = TagHead(len(self.tags), features, self.meta.get("entity_decoder") == "crf" and bool(self.tags))
         self.retrieval_labels: list[str] = list(self.meta.get("retrieval_intents") or [])
@@ -214,10 +216,11 @@ class TransformerClassifier:
         return ModelOutputs(intents, sentiments, learned, out.responses, out.pooled)
 
     def _biases(self, intents: np.ndarray, contexts: Sequence[Sequence[str]]) -> list[dict[str, float] | None]:
-        if not self.families.active:
+        floor = self.context_floor
+        if not self.families.active or floor is None:
             return [None] * len(contexts)
         probabilities = softmax(intents, self.temperature)
-        return [self.families.bias(zip(self.labels, row.tolist()), context, self.context_stay, self.context_floor)
+        return [self.families.bias(zip(self.labels, row.tolist()), context, self.context_stay, floor)
                 for row, context in zip(probabilities, contexts)]
 
     def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:

@@ -104,3 +104,19 @@ def test_evaluate_nlu_reports_the_entities(model: Path, tmp_path: Path) -> None:
     assert entities["entities"] == 6 and entities["micro"]["f1"] >= 0.8, entities
     assert {"city role=from", "city role=to", "drink", "quantity"} <= set(entities["per_entity"])
     assert "micro precision" in (out / "summary.md").read_text()
+
+
+def test_entity_families_modes(model: Path) -> None:
+    from bot.errors import ConfigError
+    from bot.nlu.transformer import TransformerClassifier
+
+    with pytest.raises(ConfigError, match="nlu.entity_families must be one of soft, strict, off"):
+        TransformerClassifier(model, entity_families="hard")
+    off = TransformerClassifier(model, quantize="int8", entity_families="off")
+    assert off.families.active  # flights and drinks: two families, which `off` does not use
+    texts = ["two lattes please", "fly from Helsinki to Budapest"]
+    contexts = [("book_flight",), ("order_drink",)]  # each turn in the other family's conversation
+    assert off.outputs(texts, contexts=contexts).entities == off.outputs(texts).entities
+    strict = TransformerClassifier(model, quantize="int8", entity_families="strict")
+    for prediction in strict.predict(texts, contexts):  # a turn that names its own domain keeps its types
+        assert {e["entity"] for e in prediction.entities} in ({"quantity", "drink"}, {"city"}), prediction.entities

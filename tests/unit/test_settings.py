@@ -77,7 +77,7 @@ def test_values_from_switchboard_yml(project):
     write(
         project / "switchboard.yml",
         """
-        nlu: {threshold: 0.45}
+        nlu: {threshold: 0.45, entity_families: strict}
         retrieval: {threshold: -0.2, k: 5}
         engine:
           history_window: 12
@@ -91,6 +91,7 @@ def test_values_from_switchboard_yml(project):
     )
     settings = load_settings(project)
     assert settings.nlu_threshold == 0.45
+    assert settings.nlu_entity_families == "strict"
     assert settings.retrieval_threshold == -0.2
     assert settings.retrieval_k == 5
     assert settings.history_window == 12
@@ -176,6 +177,7 @@ def test_keyword_overrides(project):
         ("retrieval: {k: 0}", "retrieval.k"),
         ("engine: {history_window: 0}", "history_window"),
         ("engine: {torch_threads: 0}", "torch_threads"),
+        ("nlu: {entity_families: hard}", "nlu.entity_families must be one of soft, strict, off"),
     ],
 )
 def test_invalid_numbers(project, content, message):

@@ -82,6 +82,25 @@ def test_decoding_weighs_labels_by_their_bias() -> None:
     assert kept["entity"] == "leaving_date"  # a bias smaller than the head's margin changes nothing
     masked = {LEAVING: -math.inf, CHECK_IN: -math.inf}
     assert decode(text, pieces, scores, tags, label_bias=masked) == []  # every label masked: nothing
+    (moved,) = decode(text, pieces, scores, tags, label_bias={LEAVING: -math.inf, CHECK_IN: 0.0})
+    assert moved["entity"] == "check_in_date"  # a hard mask: half the head's belief is plausible enough
+
+
+def test_a_hard_mask_drops_a_span_no_allowed_label_fits() -> None:
+    text = "at 7 pm"
+    pieces = [(0, 0), (0, 2), (3, 4), (5, 7), (0, 0)]
+    tags = tag_names([CHECK_IN, LEAVING])
+    rows = np.full((5, len(tags)), 0.001)
+    rows[:, 0] = 0.99
+    for row, prefix in ((2, "B"), (3, "L")):
+        rows[row] = 0.001
+        rows[row, tags.index(f"{prefix}-{LEAVING}")] = 0.95
+        rows[row, tags.index(f"{prefix}-{CHECK_IN}")] = 0.04  # under PLAUSIBLE (0.1) of the head's own label
+    scores = np.log(rows)
+    hotels_only = {LEAVING: -math.inf, CHECK_IN: 0.0}  # strict: the conversation is about hotels
+    assert decode(text, pieces, scores, tags, label_bias=hotels_only) == []  # no hotel label fits "7 pm"
+    (soft,) = decode(text, pieces, scores, tags, label_bias={LEAVING: math.log(0.05), CHECK_IN: 0.0})
+    assert soft["entity"] == "leaving_date"  # soft (floor 0.05): the head's sure type stands
 
 
 LISTEN = {"event": "action", "name": "action_listen"}
