@@ -14,6 +14,7 @@ import yaml
 
 from bot.errors import ConfigError
 from bot.generation.config import GenerationSettings, GeneratorConfig, parse_generation, parse_generator
+from bot.nlu.entity_context import MODES as ENTITY_FAMILY_MODES
 from bot.policies.handoff import HandoffSettings, parse_handoff
 from bot.routes import CalibrationSettings, parse_calibration
 from bot.storage.dialects import supported_url
@@ -166,7 +167,7 @@ def load_settings(project: str | Path = ".", **overrides: Any) -> Settings:
         ),
         "nlu_quantize": str(env("SWITCHBOARD_NLU_QUANTIZE") or nlu.get("quantize", Settings.nlu_quantize)),
         "nlu_entity_families": _choice("nlu.entity_families", nlu.get("entity_families", Settings.nlu_entity_families),
-                                       ("soft", "strict", "off")),
+                                       tuple(ENTITY_FAMILY_MODES)),
         "nlu_training": _training(nlu.get("training") or {}, env("SWITCHBOARD_TRAIN_THREADS")),
         "retrieval_threshold": _auto(float, "retrieval.threshold", retrieval.get("threshold", "auto")),
         "retrieval_threshold_foreign": _auto(float, "retrieval.threshold_foreign",
