@@ -5,6 +5,7 @@ values the model never saw, with Rasa's entity objects in the parse result."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -116,7 +117,11 @@ def test_entity_families_modes(model: Path) -> None:
     assert off.families.active  # flights and drinks: two families, which `off` does not use
     texts = ["two lattes please", "fly from Helsinki to Budapest"]
     contexts = [("book_flight",), ("order_drink",)]  # each turn in the other family's conversation
+    intents = off.outputs(texts).intents
+    assert off._biases(intents, contexts) == [None, None]  # no family weighs any span
     assert off.outputs(texts, contexts=contexts).entities == off.outputs(texts).entities
     strict = TransformerClassifier(model, quantize="int8", entity_families="strict")
+    biases = strict._biases(intents, contexts)
+    assert all(b is not None and -math.inf in b.values() for b in biases)  # strict: a hard mask
     for prediction in strict.predict(texts, contexts):  # a turn that names its own domain keeps its types
         assert {e["entity"] for e in prediction.entities} in ({"quantity", "drink"}, {"city"}), prediction.entities

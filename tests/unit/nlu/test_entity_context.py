@@ -63,17 +63,26 @@ def test_the_turn_and_its_conversation_weigh_the_families() -> None:
     assert families.bias([("greet", 1.0)]) is None
 
 
+def two_word_span(text: str, leaving: float, check_in: float, rest: float) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Pieces and tag scores of a three-word `text` whose last two words the head tags as one
+    span: B then L, with `leaving` and `check_in` on the two labels' tags and `rest` on every other
+    tag (O elsewhere)."""
+    a, b = text.index(" "), text.rindex(" ")
+    pieces = [(0, 0), (0, a), (a + 1, b), (b + 1, len(text)), (0, 0)]
+    tags = tag_names([CHECK_IN, LEAVING])
+    rows = np.full((5, len(tags)), rest)
+    rows[:, 0] = 1.0 - rest * (len(tags) - 1)
+    for row, prefix in ((2, "B"), (3, "L")):
+        rows[row] = rest
+        rows[row, tags.index(f"{prefix}-{LEAVING}")] = leaving
+        rows[row, tags.index(f"{prefix}-{CHECK_IN}")] = check_in
+    return pieces, np.log(rows)
+
+
 def test_decoding_weighs_labels_by_their_bias() -> None:
     text = "on March 3rd"
-    pieces = [(0, 0), (0, 2), (3, 8), (9, 12), (0, 0)]
     tags = tag_names([CHECK_IN, LEAVING])
-    rows = np.full((5, len(tags)), 0.01)
-    rows[:, 0] = 0.96
-    for row, prefix in ((2, "B"), (3, "L")):
-        rows[row] = 0.01
-        rows[row, tags.index(f"{prefix}-{LEAVING}")] = 0.6
-        rows[row, tags.index(f"{prefix}-{CHECK_IN}")] = 0.3
-    scores = np.log(rows)
+    pieces, scores = two_word_span(text, leaving=0.6, check_in=0.3, rest=0.01)
     (alone,) = decode(text, pieces, scores, tags)
     assert (alone["entity"], alone["value"]) == ("leaving_date", "March 3rd")
     (typed,) = decode(text, pieces, scores, tags, label_bias={LEAVING: math.log(0.3), CHECK_IN: 0.0})
@@ -88,15 +97,9 @@ def test_decoding_weighs_labels_by_their_bias() -> None:
 
 def test_a_hard_mask_drops_a_span_no_allowed_label_fits() -> None:
     text = "at 7 pm"
-    pieces = [(0, 0), (0, 2), (3, 4), (5, 7), (0, 0)]
     tags = tag_names([CHECK_IN, LEAVING])
-    rows = np.full((5, len(tags)), 0.001)
-    rows[:, 0] = 0.99
-    for row, prefix in ((2, "B"), (3, "L")):
-        rows[row] = 0.001
-        rows[row, tags.index(f"{prefix}-{LEAVING}")] = 0.95
-        rows[row, tags.index(f"{prefix}-{CHECK_IN}")] = 0.04  # under PLAUSIBLE (0.1) of the head's own label
-    scores = np.log(rows)
+    # check-in is under PLAUSIBLE (0.1) of the head's own label
+    pieces, scores = two_word_span(text, leaving=0.95, check_in=0.04, rest=0.001)
     hotels_only = {LEAVING: -math.inf, CHECK_IN: 0.0}  # strict: the conversation is about hotels
     assert decode(text, pieces, scores, tags, label_bias=hotels_only) == []  # no hotel label fits "7 pm"
     (soft,) = decode(text, pieces, scores, tags, label_bias={LEAVING: math.log(0.05), CHECK_IN: 0.0})
