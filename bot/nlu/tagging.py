@@ -155,6 +155,7 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, ta
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         path = viterbi(log_p, CRFWeights.build(tags))
         probabilities = np.exp(log_p)
+    retyping = _Retyping.build(tags, label_bias) if label_bias else None
     spans: list[tuple[int, int, str, list[float]]] = []
     current: tuple[int, int, str, list[float]] | None = None
     pieces: list[int] = []  # the current span's rows of `probabilities`
@@ -167,7 +168,7 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, ta
         elif prefix in ("I", "L") and current is not None:
             current, pieces = (current[0], end, current[2], current[3] + [p]), pieces + [k]
         if prefix in ("L", "U") and current is not None:
-            typed = _retyped(current, probabilities[pieces], tags, label_bias) if label_bias else current
+            typed = _retyped(current, probabilities[pieces], retyping) if retyping else current
             if typed is not None:
                 spans.append(typed)
             current = None
@@ -197,27 +198,48 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, ta
     return found
 
 
-def _retyped(span: tuple[int, int, str, list[float]], probabilities: np.ndarray, tags: Sequence[str],
-             label_bias: Mapping[str, float]) -> tuple[int, int, str, list[float]] | None:
+@dataclass(frozen=True)
+class _Retyping:
+    """What retyping needs, built once per message: the labels (sorted), a 0/1 matrix from tag
+    columns to labels, and each label's weight exp(bias)."""
+
+    labels: tuple[str, ...]
+    members: np.ndarray  # (tags, labels)
+    weights: np.ndarray  # (labels,)
+    masked: np.ndarray  # (labels,) bool: the bias takes the label out
+
+    @classmethod
+    def build(cls, tags: Sequence[str], label_bias: Mapping[str, float]) -> "_Retyping":
+        labels = tuple(sorted({tag.partition("-")[2] for tag in tags if tag != OUTSIDE}))
+        column = {label: j for j, label in enumerate(labels)}
+        members = np.zeros((len(tags), len(labels)))
+        for k, tag in enumerate(tags):
+            if tag != OUTSIDE:
+                members[k, column[tag.partition("-")[2]]] = 1.0
+        biases = [label_bias.get(label, 0.0) for label in labels]
+        return cls(labels, members, np.array([math.exp(max(b, MASKED)) for b in biases]),
+                   np.array([b <= MASKED for b in biases], bool))
+
+
+def _retyped(span: tuple[int, int, str, list[float]], probabilities: np.ndarray,
+             retyping: _Retyping) -> tuple[int, int, str, list[float]] | None:
     """The span's type chosen again: each label's probability on the span's pieces (the mean of
     its tags' summed marginals) times exp(its bias); the span stays where the head put it. None
     when every label is masked out, or when the head's own label is masked out and the best label
     left has under PLAUSIBLE of its probability (a show time in a conversation about movies, whose
     family has no time label, is no entity rather than a movie name)."""
-    weights: dict[str, float] = {}
-    mass: dict[str, np.ndarray] = {}
-    for label in {tag.partition("-")[2] for tag in tags if tag != OUTSIDE}:
-        columns = [k for k, tag in enumerate(tags) if tag != OUTSIDE and tag.partition("-")[2] == label]
-        mass[label] = probabilities[:, columns].sum(axis=1)
-        weights[label] = float(mass[label].mean()) * math.exp(max(label_bias.get(label, 0.0), MASKED))
-    best = max(sorted(weights), key=weights.__getitem__)
-    if weights[best] <= 0.0:
+    mass = probabilities @ retyping.members  # (pieces, labels)
+    means = mass.mean(axis=0)
+    weighted = means * retyping.weights
+    best = int(np.argmax(weighted))  # ties go to the first label in sorted order
+    if weighted[best] <= 0.0:
         return None
-    if best == span[2]:
+    own = retyping.labels.index(span[2])
+    if best == own:
         return span
-    if label_bias.get(span[2], 0.0) <= MASKED and float(mass[best].mean()) < PLAUSIBLE * float(mass[span[2]].mean()):
+    if retyping.masked[own] and means[best] < PLAUSIBLE * means[own]:
         return None  # the head's label is masked out and no allowed label fits the words: no entity
-    return span[0], span[1], best, [float(p) for p in mass[best]]
+    return span[0], span[1], retyping.labels[best], [float(p) for p in mass[:, best]]
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
