@@ -13,8 +13,12 @@ import shutil
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from training.incremental import Incremental
 
 TEMPLATE = Path(__file__).parent / "templates" / "shop"
 
@@ -56,9 +60,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if not report.ok:
         raise ConfigError(f"{len(report.errors)} errors in the project's data (above); nothing was trained")
-    for step in train_project(settings, force=args.force):
+    for step in train_project(settings, force=args.force, incremental=_incremental(args, settings.nlu_model_dir)):
         print(f"{step.name}: {'trained' if step.trained else 'skipped'} ({step.detail}) [data {step.data_hash}]")
     return 0
+
+
+def _incremental(args: argparse.Namespace, model_dir: Path) -> "Incremental | None":
+    """--finetune [DIR] (Rasa's): the trained model to go on from, by default the one trained before."""
+    if args.finetune is None:
+        return None
+    from training.incremental import Incremental
+
+    return Incremental(Path(args.finetune) if args.finetune else model_dir, args.epoch_fraction)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -285,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="nlu: random seed (default 13)")
     p.add_argument("--keep", type=float, default=0.97,
                    help="nlu: the out-of-scope threshold keeps at least this share of dev in-scope accuracy")
+    p.add_argument("--finetune", nargs="?", const="", metavar="MODEL_DIR",
+                   help="go on training the NLU model in MODEL_DIR (default: the one trained before) on the new "
+                        "data, as Rasa's --finetune: new examples only, no new labels")
+    p.add_argument("--epoch-fraction", type=float, default=1.0,
+                   help="with --finetune: this share of a full training's epochs (default 1.0, as in Rasa)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("index", help="build the FAISS index of past support logs")

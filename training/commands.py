@@ -45,8 +45,14 @@ def train_nlu_command(args: argparse.Namespace) -> int:
     if not args.force and stored_hash(out) == data_hash:
         print(f"nlu: skipped (unchanged data: kept the model in {out}) [data {data_hash}]")
         return 0
+    incremental = None
+    if args.finetune is not None:
+        from training.incremental import Incremental
+
+        incremental = Incremental(Path(args.finetune) if args.finetune else out, args.epoch_fraction)
     result = train_nlu(load_nlu(data), out, data_hash=data_hash,
-                       sentiment=load_csv(sentiment[0]) if sentiment else None, config=config, keep=args.keep)
+                       sentiment=load_csv(sentiment[0]) if sentiment else None, config=config, keep=args.keep,
+                       incremental=incremental)
     for warning in result.warnings:
         print(f"warning: {warning}")
     m = result.metrics
@@ -55,7 +61,7 @@ def train_nlu_command(args: argparse.Namespace) -> int:
         "model": str(out), "seconds": round(result.seconds, 1), "best_epoch": m["best_epoch"],
         "dev_intent_accuracy": m.get("dev_intent_accuracy"), "dev_sentiment_macro_f1": m.get("dev_sentiment_macro_f1"),
         "temperature": calibration["temperature"], "oos_threshold": calibration["oos_threshold"],
-        "oos_method": calibration["method"], "data_hash": data_hash,
+        "oos_method": calibration["method"], "data_hash": data_hash, "epochs": m["epochs"],
     }, indent=2))
     return 0
 

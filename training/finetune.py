@@ -24,6 +24,7 @@ import numpy as np
 
 from training import entity_training
 from training.data import Example
+from training.incremental import Incremental, check_labels
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class FineTuned:
     intent_parts: list[list[str]] = field(default_factory=list)  # multi-intent labels' intents; [] without
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
+    epochs: int = 0  # planned (early stopping may end sooner)
     seconds: float = 0.0
 
 
@@ -241,15 +243,17 @@ def fine_tune(
     progress: bool = True,
     patterns: Any = None,
     intent_split: str | None = None,
+    incremental: "Incremental | None" = None,
 ) -> FineTuned:
     """Train on `train` (+ `sentiment_train`); after each epoch score the dev slices and keep
     the best weights; stop after `patience` epochs without improvement. `patterns`: the
     PatternFeatures (bot/nlu/patterns.py) whose per-piece features the entity head reads;
-    `intent_split`: the multi-intent symbol (`+`) when config.yml's tokenizer sets one."""
+    `intent_split`: the multi-intent symbol (`+`) when config.yml's tokenizer sets one;
+    `incremental`: go on from a trained model (training/incremental.py) instead of the base."""
     import torch
     from tqdm import tqdm
 
-    from bot.nlu.network import TagHead, load_base
+    from bot.nlu.network import TagHead, load_base, load_trained
 
     started = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -266,9 +270,15 @@ def fine_tune(
     responses = sorted({e.retrieval for e in train if e.retrieval})
     parts = intent_parts(labels, intent_split)
     names = sorted({p for label_parts in parts for p in label_parts})
-    net, tokenizer = load_base(len(labels), len(sentiments), TagHead(len(tags), n_features, config.entity_crf),
-                               responses=len(responses),
-                               intent_parts=[[names.index(p) for p in ps] for ps in parts] if parts else None)
+    head_sizes: dict[str, Any] = dict(responses=len(responses),
+                                      intent_parts=[[names.index(p) for p in ps] for ps in parts] if parts else None)
+    tagging = TagHead(len(tags), n_features, config.entity_crf)
+    if incremental is not None:
+        check_labels(incremental.meta(), labels=labels, sentiments=sentiments, tags=tags, responses=responses,
+                         parts=parts, features=n_features)
+        net, tokenizer = load_trained(incremental.base, len(labels), len(sentiments), tagging, **head_sizes)
+    else:
+        net, tokenizer = load_base(len(labels), len(sentiments), tagging, **head_sizes)
     ft = FineTuned(net, tokenizer, labels, sentiments, tags, featurize, min_dev_spans=config.min_dev_spans,
                    responses=responses, intent_parts=parts)
     response_rows = [i for i, e in enumerate(train) if e.retrieval]
@@ -284,7 +294,7 @@ def fine_tune(
     class_weight = class_weights(targets.numpy(), len(labels), config.class_balance)
     s_texts = [e.text for e in sentiment_train]
     s_targets = torch.tensor([sentiments.index(e.label) for e in sentiment_train]) if sentiments else None
-    if config.linear_probe:
+    if config.linear_probe and incremental is None:  # a trained model's heads are trained already
         _linear_probe(net, tokenizer, texts, targets.numpy(), s_texts,
                       s_targets.numpy() if s_targets is not None else None, config,
                       ([texts[i] for i in response_rows], response_targets.numpy()) if response_targets is not None
@@ -294,6 +304,9 @@ def fine_tune(
     spans = sum(len(e.spans) for e in train)
     least = max(config.epochs, config.entity_epochs) if spans >= config.entity_epochs_min_spans else config.epochs
     epochs = min(config.max_epochs, max(least, math.ceil(config.min_steps / steps_per_epoch)))
+    if incremental is not None:
+        epochs = incremental.epochs(epochs)
+    ft.epochs = epochs
     total = steps_per_epoch * epochs
     # small data sets train for many short epochs and a small dev slice is often perfect early:
     # the best epoch is chosen (and training stopped) only from 30 % of the epochs on

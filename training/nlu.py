@@ -29,6 +29,7 @@ from bot.nlu.pipeline import NLUPipeline
 from bot.nlu.tagging import edge_words
 from training.data import Example, NLUData
 from training.finetune import FineTuneConfig, fine_tune, stratified_split
+from training.incremental import Incremental, check_recipe
 
 MAX_KNOWLEDGE_EXAMPLES = 400
 MAX_FOREIGN_EXAMPLES = 4000  # a safety cap; training/foreign.py keeps 1,200 of the shipped corpus
@@ -119,9 +120,16 @@ def train_nlu(
     keep: float = 0.97,
     progress: bool = True,
     pipeline: NLUPipeline = NLUPipeline(),
+    incremental: Incremental | None = None,
 ) -> NLUTrainResult:
+    """Train (or with `incremental`, fine-tune: training/incremental.py) the NLU model and write it to `out_dir`."""
     started = time.perf_counter()
     warnings: list[str] = []
+    settings = {**config.as_dict(), "keep": keep, "max_length": MAX_LENGTH}
+    base = None
+    if incremental is not None:  # refused before any training when the model cannot take the new data
+        base = incremental.meta()
+        check_recipe(base, settings, pipeline.as_dict())
     examples = intent_examples(nlu, knowledge_questions, foreign, config.seed)
     if not pipeline.entity_recognition:  # DIETClassifier's entity_recognition: false
         examples = [Example(e.text, e.label, e.entities) for e in examples]
@@ -135,7 +143,7 @@ def train_nlu(
     patterns = PatternFeatures(nlu.regexes, nlu.lookups, pipeline.regex_features) \
         if pipeline.regex_features is not None else None
     ft = fine_tune(train, dev, sentiment_train=s_train, sentiment_dev=s_dev, config=config, progress=progress,
-                   patterns=patterns, intent_split=pipeline.intent_split_symbol)
+                   patterns=patterns, intent_split=pipeline.intent_split_symbol, incremental=incremental)
 
     metrics: dict[str, Any] = {
         "examples": len(examples), "train_examples": len(train), "dev_examples": len(dev),
@@ -144,7 +152,7 @@ def train_nlu(
         "foreign_examples": sum(e.label == FALLBACK_INTENT for e in examples),
         "sentiment_examples": len(s_train) + len(s_dev), "history": ft.history, "best_epoch": ft.best_epoch,
         "entity_examples": sum(bool(e.spans) for e in examples), "entity_tags": len(ft.tags),
-        "fine_tune_seconds": round(ft.seconds, 1),
+        "fine_tune_seconds": round(ft.seconds, 1), "epochs": ft.epochs,
     }
     calibration: dict[str, Any] = {"temperature": 1.0, "oos_threshold": 0.0, "method": "none"}
     from bot.nlu.network import batch_logits
@@ -206,7 +214,10 @@ def train_nlu(
         "lookups": nlu.lookups,
         "synonyms": nlu.synonyms,
         "data_hash": data_hash,
-        "settings": {**config.as_dict(), "keep": keep, "max_length": MAX_LENGTH},
+        "settings": settings,
+        # a fine-tuned model (`train --finetune`): the model it started from, and its share of the epochs
+        "finetuned_from": {"base_data_hash": base.get("data_hash"), "base_created": base.get("created"),
+                           "epoch_fraction": incremental.epoch_fraction} if base and incremental else None,
         "metrics": metrics,
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

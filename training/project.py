@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bot.nlu.pipeline import NLUPipeline
     from knowledge.index import KnowledgeBase
     from training.foreign import ForeignText
+    from training.incremental import Incremental
 
 log = logging.getLogger(__name__)
 NLU_RECIPE = "transformer-1:lp-ft:min-epochs:logs-class:foreign-text:crf-patterns"
@@ -83,7 +84,8 @@ def project_pipeline(settings: Settings) -> "NLUPipeline":
 
 
 def train_nlu_step(settings: Settings, foreign: "Callable[[], ForeignText]", *, force: bool = False,
-                   progress: bool = True) -> StepReport:
+                   progress: bool = True, incremental: "Incremental | None" = None) -> StepReport:
+    """The NLU model, trained (or fine-tuned from `incremental`'s model) unless its data hash is unchanged."""
     from knowledge.ingest import load_logs
     from training.foreign import MAX_TRAIN
     from training.nlu import MAX_FOREIGN_EXAMPLES, MAX_KNOWLEDGE_EXAMPLES, stored_hash, train_nlu
@@ -105,12 +107,14 @@ def train_nlu_step(settings: Settings, foreign: "Callable[[], ForeignText]", *, 
     outside = foreign()
     result = train_nlu(nlu, settings.nlu_model_dir, data_hash=data_hash, sentiment=sentiment,
                        knowledge_questions=questions, foreign=outside.train, config=config, progress=progress,
-                       pipeline=pipeline)
+                       pipeline=pipeline, incremental=incremental)
     for warning in result.warnings:
         log.warning("%s", warning)
     m = result.metrics
     detail = (f"{m['examples']} examples ({m['foreign_examples']} foreign), {m['intents']} intents, "
               f"best epoch {m['best_epoch']}")
+    if incremental is not None:
+        detail = f"fine-tuned from {incremental.base} for {m['epochs']} epoch(s): {detail}"
     if "dev_intent_accuracy" in m:
         detail += f", dev accuracy {m['dev_intent_accuracy']:.3f}"
     return StepReport("nlu", True, data_hash, f"{detail} in {result.seconds:.0f}s")
@@ -202,7 +206,8 @@ def calibrate(index: "KnowledgeBase", vectors: "np.ndarray") -> tuple[float, flo
     return best[1], index.hybrid_weight
 
 
-def train_project(settings: Settings, *, force: bool = False, progress: bool = True) -> list[StepReport]:
+def train_project(settings: Settings, *, force: bool = False, progress: bool = True,
+                  incremental: "Incremental | None" = None) -> list[StepReport]:
     """The NLU model, the retrieval encoder and the map onto it, the knowledge index, the learned dialogue policy, then the routes' calibration
     (each step skipped when its inputs are unchanged; the foreign text is read when a step needs it)."""
     encoder = Encoder(threads=settings.torch_threads)
@@ -218,7 +223,7 @@ def train_project(settings: Settings, *, force: bool = False, progress: bool = T
     from training.retrieval_map import retrieval_map_step
     from training.routes import calibrate_step
 
-    nlu = train_nlu_step(settings, foreign, force=force, progress=progress)
+    nlu = train_nlu_step(settings, foreign, force=force, progress=progress, incremental=incremental)
     tuned, retrieval = retrieval_encoder_step(settings, force=force)
     # one encoder: the NLU model's vector, mapped onto the retrieval encoder's space, serves retrieval
     mapped, query_encoder = retrieval_map_step(settings, retrieval, foreign, force=force)
