@@ -173,3 +173,51 @@ def test_cross_validation_trains_and_tests_on_each_fold(data: Path, tmp_path: Pa
     assert [f["examples"] for f in report["folds"]] == [15, 15]
     assert report["accuracy"] > 0.6
     assert (out / "confusion_matrix.png").is_file() and (out / "summary.md").is_file()
+
+
+def _with_refund_examples(data: Path, target: Path, extra: str = "") -> Path:
+    text = (data / "nlu.yml").read_text()
+    more = text.replace("    - I need a refund for my order\n",
+                        "    - I need a refund for my order\n    - please reverse the charge\n"
+                        "    - I'd like my money returned\n") + extra
+    assert more != text
+    target.write_text(more)
+    return target
+
+
+def test_finetuning_goes_on_from_the_trained_model(data: Path, model: Path, tmp_path: Path) -> None:
+    import torch
+
+    from bot.nlu.transformer import TransformerClassifier
+
+    more = _with_refund_examples(data, tmp_path / "nlu.yml")
+    out = tmp_path / "tuned"
+    result = run("train", "nlu", "--data", str(more), "--sentiment", str(data / "sentiment.csv"), "--out", str(out),
+                 "--finetune", str(model), "--epoch-fraction", "0.3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    base, tuned = (json.loads((m / "meta.json").read_text()) for m in (model, out))
+    assert tuned["finetuned_from"] == {"base_data_hash": base["data_hash"], "base_created": base["created"],
+                                       "epoch_fraction": 0.3}
+    assert tuned["metrics"]["epochs"] == round(0.3 * base["metrics"]["epochs"]) < base["metrics"]["epochs"]
+    assert tuned["intents"] == base["intents"] and tuned["data_hash"] != base["data_hash"]
+    # it started from the model's weights: a fresh start's intent head (a linear probe) would be far from them
+    head = "intent_head.weight"
+    before, after = (torch.load(m / "heads.pt", weights_only=True)[head] for m in (model, out))
+    assert float((after - before).norm() / before.norm()) < 0.2
+    predicted = TransformerClassifier(out).predict(["hello!", "where's my parcel", "I'd like a refund"])
+    assert [p.intent for p in predicted] == ["greet", "track_order", "refund"]
+
+
+def test_finetuning_refuses_a_new_intent_and_keeps_the_model(data: Path, model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    before = (copy / "meta.json").read_text()
+    more = _with_refund_examples(data, tmp_path / "nlu.yml",
+                                 "- intent: goodbye\n  examples: |\n    - bye\n    - see you\n    - goodbye\n")
+    result = run("train", "nlu", "--data", str(more), "--sentiment", str(data / "sentiment.csv"), "--out", str(copy),
+                 "--finetune")  # no directory: the model in --out
+    assert result.returncode != 0
+    assert "intents the model does not know: goodbye" in result.stderr and "Traceback" not in result.stderr
+    assert (copy / "meta.json").read_text() == before
