@@ -26,7 +26,7 @@ from bot.nlu.transformer import FORMAT_VERSION, MAX_LENGTH, log_softmax, mix, re
 from training.calibration import OOS_LABELS, calibrate_oos, fit_temperature
 from bot.nlu.patterns import PatternFeatures
 from bot.nlu.pipeline import NLUPipeline
-from bot.nlu.tagging import edge_words
+from bot.nlu.tagging import edge_words, entity_shapes
 from training.data import Example, NLUData
 from training.finetune import FineTuneConfig, fine_tune, stratified_split
 from training.incremental import Incremental, check_recipe
@@ -204,6 +204,9 @@ def train_nlu(
         "entity_decoder": "crf" if ft.net.entity_crf is not None else "softmax",
         # words the annotations keep outside each label's spans, stripped from predicted spans' edges
         "entity_edges": edge_words((e.text, e.spans) for e in examples if e.spans) if ft.tags else {},
+        # labels whose annotated spans all match a regex named like the entity: spans fit its match
+        "entity_shapes": entity_shapes(((e.text, e.spans) for e in examples if e.spans), nlu.regexes)
+        if ft.tags and pipeline.uses_regexes else {},
         # the entity labels each intent's examples annotate: entity families (bot/nlu/entity_context.py)
         "entity_labels_by_intent": _labels_by_intent(examples) if ft.tags else {},
         "entity_features": ft.net.tagging.features,  # pattern features the entity head reads (bot/nlu/patterns.py)

@@ -35,6 +35,11 @@ class NLUPipeline:
     intent_split_symbol: str | None = None  # set when the tokenizer's intent_tokenization_flag is on
     response_selectors: tuple[str, ...] = ("default",)  # ResponseSelectors' retrieval_intent, or "default"
 
+    @property
+    def uses_regexes(self) -> bool:
+        """Whether a component reads the data's regexes (the featurizer's or the extractor's `use_regexes`)."""
+        return any(options is not None and options.use_regexes for options in (self.regex_features, self.regex_extractor))
+
     def as_dict(self) -> dict[str, Any]:
         return {"entity_recognition": self.entity_recognition,
                 "regex_features": self.regex_features.as_dict() if self.regex_features else None,

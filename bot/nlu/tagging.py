@@ -113,6 +113,48 @@ def edge_words(examples: Iterable[tuple[str, Sequence[Span]]]) -> dict[str, dict
     return edges
 
 
+SHAPE_MIN_COUNT = 3  # annotations of a label, all matching its regex whole, before the regex is its shape
+
+
+def entity_shapes(examples: Iterable[tuple[str, Sequence[Span]]],
+                  regexes: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The regexes named like an entity that every annotated span of a label matches whole (its
+    text, at least SHAPE_MIN_COUNT of them): for such a label the regex is what the entity looks
+    like, so decoding fits a predicted span to the match it overlaps (fit_shape). A label with one
+    annotation the regex does not match whole gets no shape: its annotations say the regex is a hint."""
+    surfaces: dict[str, list[str]] = {}
+    for text, spans in examples:
+        for span in spans:
+            surfaces.setdefault(span.label, []).append(text[span.start:span.end])
+    shapes: dict[str, list[str]] = {}
+    for label, found in sorted(surfaces.items()):
+        patterns = [p for p in regexes.get(label.split("|")[0], ()) if _compiles(p)]
+        if patterns and len(found) >= SHAPE_MIN_COUNT \
+                and all(any(re.fullmatch(p, surface) for p in patterns) for surface in found):
+            shapes[label] = list(patterns)
+    return shapes
+
+
+def fit_shape(text: str, start: int, end: int, shape: Sequence[re.Pattern[str]]) -> tuple[int, int] | None:
+    """`start`..`end` become the one match of the label's shape (entity_shapes) that overlaps them:
+    "email is jo@example.com" -> "jo@example.com", and a cut "jo@example" grows back. None when no
+    match overlaps them (no annotation of the label ever looked so: "use" in "use jo@example.com
+    for the reset"); with several, the head's span stays."""
+    matches = {(m.start(), m.end()) for pattern in shape for m in pattern.finditer(text)
+               if m.end() > m.start() and m.start() < end and start < m.end()}
+    if not matches:
+        return None
+    return next(iter(matches)) if len(matches) == 1 else (start, end)
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
 def strip_edges(text: str, start: int, end: int, edges: dict[str, list[str]] | None) -> tuple[int, int]:
     """`start`..`end` without the leading and trailing edge words of its label (edge_words), as long
     as a word remains."""
@@ -132,7 +174,8 @@ def strip_edges(text: str, start: int, end: int, edges: dict[str, list[str]] | N
 def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, tags: Sequence[str],
            synonyms: dict[str, str] | None = None, crf: "CRFWeights | None" = None,
            edges: dict[str, dict[str, list[str]]] | None = None,
-           label_bias: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
+           label_bias: Mapping[str, float] | None = None,
+           shapes: Mapping[str, Sequence[re.Pattern[str]]] | None = None) -> list[dict[str, Any]]:
     """Spans from per-piece tag scores (rows aligned with `offsets`; special tokens are skipped):
     the best BILOU sequence by Viterbi, with the CRF's learned transition scores when the model
     has them, else on the softmax's log-probabilities under BILOU's constraints alone, so a span
@@ -140,7 +183,8 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, ta
     mean probability of its pieces' tags (the CRF's marginals, or the softmax). `edges`
     (edge_words) strips words the annotations always keep outside a label's spans. `label_bias`
     (bot/nlu/entity_context.py, log weights by label) retypes each decoded span: its boundaries
-    stay the head's, its type is the label of most probability times weight."""
+    stay the head's, its type is the label of most probability times weight. `shapes` (entity_shapes,
+    compiled) fit a label's spans to its regex's match."""
     from bot.nlu.crf import CRFWeights, marginals, viterbi
 
     rows = [i for i, (start, end) in enumerate(offsets) if end > start]
@@ -180,7 +224,12 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray, ta
         start, end = _whole_words(text, start, end)
         start, end = _trim(text, start, end)
         start, end = _trim(text, *strip_edges(text, start, end, (edges or {}).get(label)))
-        if end <= start:
+        if shapes and label in shapes:
+            fitted = fit_shape(text, start, end, shapes[label])
+            if fitted is None:
+                continue
+            start, end = fitted
+        if end <= start or any((f["start"], f["end"]) == (start, end) for f in found):
             continue
         surface = text[start:end]
         entity, role, group = (label.split("|") + ["", ""])[:3]

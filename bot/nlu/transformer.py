@@ -13,6 +13,7 @@ torch is imported when a model is loaded, not when this module is imported."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -118,6 +119,9 @@ class TransformerClassifier:
         self.tags: list[str] = list(self.meta.get("entity_tags") or [])
         self.synonyms: dict[str, str] = dict(self.meta.get("synonyms") or {})
         self.edges: dict[str, dict[str, list[str]]] = dict(self.meta.get("entity_edges") or {})
+        # labels whose annotations all match their regex whole: spans fit the match (tagging.entity_shapes)
+        self.shapes = {label: [re.compile(p) for p in patterns]
+                       for label, patterns in (self.meta.get("entity_shapes") or {}).items()}
         # entity families: a turn's entity labels follow the conversation (bot/nlu/entity_context.py)
         self.families = EntityFamilies.build(self.meta.get("entity_labels_by_intent") or {})
         if entity_families not in MODES:
@@ -210,7 +214,7 @@ class TransformerClassifier:
         biases = self._biases(intents, contexts or [()] * len(texts)) if out.tags is not None \
             else [None] * len(texts)
         learned = [decode(text, pieces, scores, self.tags, self.synonyms, crf=self.crf, edges=self.edges,
-                          label_bias=bias)
+                          label_bias=bias, shapes=self.shapes)
                    for text, (pieces, scores), bias in zip(texts, out.tags, biases)] \
             if out.tags is not None else [[] for _ in texts]
         return ModelOutputs(intents, sentiments, learned, out.responses, out.pooled)

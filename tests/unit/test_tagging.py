@@ -3,9 +3,12 @@ and tag probabilities back to Rasa's entity objects, with offsets in the origina
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from bot.nlu.tagging import IGNORE, Span, decode, edge_words, label_of, strip_edges, tag_names, token_targets
+from bot.nlu.tagging import (IGNORE, Span, decode, edge_words, entity_shapes, fit_shape, label_of, strip_edges,
+                              tag_names, token_targets)
 
 TEXT = "fly from New York to Paris"
 # word pieces as a BERT tokenizer gives them: [CLS] fly from new york to paris [SEP]
@@ -109,3 +112,46 @@ def test_decoding_strips_a_labels_edge_words() -> None:
     assert whole["value"] == "the Paris"
     (stripped,) = decode(text, pieces, scores, TAGS, edges={TO: {"leading": ["the"], "trailing": []}})
     assert (stripped["start"], stripped["end"], stripped["value"]) == (13, 18, "Paris")
+
+
+EMAIL = label_of("email")
+EMAIL_REGEX = r"[\w.+-]+@[\w-]+(\.[\w-]+)+"
+
+
+def test_a_regex_every_annotation_matches_whole_is_the_labels_shape() -> None:
+    data = [("my email is ana@example.com", [Span(12, 27, "email", "ana@example.com")]),
+            ("reset b.k@example.org please", [Span(6, 19, "email", "b.k@example.org")]),
+            ("c@mail.example can't log in", [Span(0, 14, "email", "c@mail.example")])]
+    regexes = {"email": [EMAIL_REGEX], "city": ["[A-Z][a-z]+"]}
+    assert entity_shapes(data, regexes) == {EMAIL: [EMAIL_REGEX]}
+    assert entity_shapes(data[:2], regexes) == {}  # too few annotations to tell
+    wide = data + [("it is d at example dot com", [Span(6, 26, "email", "d at example dot com")])]
+    assert entity_shapes(wide, regexes) == {}  # one annotation the regex misses: the regex is only a hint
+    assert entity_shapes(data, {"email": ["[unclosed"]}) == {}  # a pattern that does not compile is no shape
+
+
+def test_a_span_fits_the_one_match_of_its_shape_it_overlaps() -> None:
+    shape = [re.compile(EMAIL_REGEX)]
+    text = "hi, my email is jo@example.com and I can't log in"
+    at = text.index("jo@")
+    assert fit_shape(text, text.index("email is"), at + 14, shape) == (at, at + 14)  # too wide: cut
+    assert fit_shape(text, at, at + 10, shape) == (at, at + 14)  # cut short ("jo@example"): grown back
+    assert fit_shape(text, 0, 2, shape) is None  # no match: no entity of this shape
+    two = "a@example.com or b@example.com"
+    assert fit_shape(two, 0, len(two), shape) == (0, len(two))  # two matches: the head's span stays
+
+
+def test_decoding_fits_shaped_labels_and_drops_their_shapeless_spans() -> None:
+    text = "use jo@example.com for the reset"
+    # [CLS] use jo@example.com for the reset [SEP]: the head spans "use" alone, then "jo@example.com for"
+    pieces = [(0, 0), (0, 3), (4, 18), (19, 22), (23, 26), (27, 32), (0, 0)]
+    tags = tag_names([EMAIL])
+    rows = np.full((7, len(tags)), 0.01)
+    rows[:, 0] = 0.96
+    for row, tag in ((1, "U"), (2, "B"), (3, "L")):
+        rows[row] = 0.01
+        rows[row, tags.index(f"{tag}-{EMAIL}")] = 0.96
+    plain = decode(text, pieces, np.log(rows), tags)
+    assert [e["value"] for e in plain] == ["use", "jo@example.com for"]
+    (fitted,) = decode(text, pieces, np.log(rows), tags, shapes={EMAIL: [re.compile(EMAIL_REGEX)]})
+    assert (fitted["start"], fitted["end"], fitted["value"]) == (4, 18, "jo@example.com")
