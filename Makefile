@@ -52,6 +52,7 @@ bench: train
 	$(BIN)/python bench/nlu_bench.py --out bench/results
 	$(BIN)/python bench/entity_bench.py --out bench/results
 	$(BIN)/switchboard --project $(SHOP) evaluate --no-generator --out bench/results/shop_evaluation.json
+	$(BIN)/python bench/entity_shapes.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/turn_latency.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/turn_throughput.py --project $(SHOP) --out bench/results
 	$(BIN)/python bench/channel_latency.py --project $(SHOP) --out bench/results

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from training.incremental import Incremental
 
 log = logging.getLogger(__name__)
-NLU_RECIPE = "transformer-1:lp-ft:min-epochs:logs-class:foreign-text:crf-patterns"
+NLU_RECIPE = "transformer-1:lp-ft:min-epochs:logs-class:foreign-text:crf-patterns:shapes"
 HYBRID_WEIGHTS = (1.0, 0.9, 0.85, 0.8, 0.7)  # weight of the cosine against normalised BM25
 CALIBRATION_SAMPLE = 3000
 
