@@ -13,12 +13,8 @@ import shutil
 import sys
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
-
-if TYPE_CHECKING:
-    from training.incremental import Incremental
 
 TEMPLATE = Path(__file__).parent / "templates" / "shop"
 
@@ -46,6 +42,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from training.incremental import requested
     from training.project import train_project
 
     if args.what == "nlu":
@@ -60,18 +57,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if not report.ok:
         raise ConfigError(f"{len(report.errors)} errors in the project's data (above); nothing was trained")
-    for step in train_project(settings, force=args.force, incremental=_incremental(args, settings.nlu_model_dir)):
+    incremental = requested(args.finetune, args.epoch_fraction, settings.nlu_model_dir)
+    for step in train_project(settings, force=args.force, incremental=incremental):
         print(f"{step.name}: {'trained' if step.trained else 'skipped'} ({step.detail}) [data {step.data_hash}]")
     return 0
-
-
-def _incremental(args: argparse.Namespace, model_dir: Path) -> "Incremental | None":
-    """--finetune [DIR] (Rasa's): the trained model to go on from, by default the one trained before."""
-    if args.finetune is None:
-        return None
-    from training.incremental import Incremental
-
-    return Incremental(Path(args.finetune) if args.finetune else model_dir, args.epoch_fraction)
 
 
 def cmd_index(args: argparse.Namespace) -> int:

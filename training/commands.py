@@ -45,11 +45,9 @@ def train_nlu_command(args: argparse.Namespace) -> int:
     if not args.force and stored_hash(out) == data_hash:
         print(f"nlu: skipped (unchanged data: kept the model in {out}) [data {data_hash}]")
         return 0
-    incremental = None
-    if args.finetune is not None:
-        from training.incremental import Incremental
+    from training.incremental import requested
 
-        incremental = Incremental(Path(args.finetune) if args.finetune else out, args.epoch_fraction)
+    incremental = requested(args.finetune, args.epoch_fraction, out)
     result = train_nlu(load_nlu(data), out, data_hash=data_hash,
                        sentiment=load_csv(sentiment[0]) if sentiment else None, config=config, keep=args.keep,
                        incremental=incremental)

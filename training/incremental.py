@@ -47,6 +47,16 @@ class Incremental:
         return max(1, round(self.epoch_fraction * full))
 
 
+def requested(finetune: str | None, epoch_fraction: float, model_dir: Path) -> Incremental | None:
+    """What `train --finetune [DIR] --epoch-fraction F` asks: None without --finetune; DIR, or
+    `model_dir` (the model trained before) when it names none."""
+    if finetune is None:
+        if epoch_fraction != 1.0:
+            raise ConfigError("--epoch-fraction is for fine-tuning: add --finetune")
+        return None
+    return Incremental(Path(finetune) if finetune else model_dir, epoch_fraction)
+
+
 def check_labels(meta: Mapping[str, Any], *, labels: Sequence[str], sentiments: Sequence[str], tags: Sequence[str],
                  responses: Sequence[str], parts: Sequence[Sequence[str]], features: int) -> None:
     """Raise ConfigError naming every label the new data adds or drops against the trained

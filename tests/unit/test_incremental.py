@@ -9,7 +9,7 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.nlu.tagging import tag_names
-from training.incremental import Incremental, check_labels, check_recipe
+from training.incremental import Incremental, check_labels, check_recipe, requested
 
 META = {
     "intents": ["greet", "nlu_fallback", "refund"],
@@ -75,3 +75,12 @@ def test_the_epoch_fraction_scales_a_full_trainings_epochs(fraction: float, full
 def test_a_fraction_out_of_range_is_refused(fraction: float) -> None:
     with pytest.raises(ConfigError, match="--epoch-fraction"):
         Incremental(Path("."), fraction)
+
+
+def test_what_the_command_line_asks() -> None:
+    trained = Path("project/.switchboard/models/nlu")
+    assert requested(None, 1.0, trained) is None  # a full training
+    assert requested("", 0.5, trained) == Incremental(trained, 0.5)  # --finetune alone: the model trained before
+    assert requested("other/model", 1.0, trained) == Incremental(Path("other/model"), 1.0)
+    with pytest.raises(ConfigError, match="add --finetune"):
+        requested(None, 0.5, trained)  # a fraction of nothing: said, not ignored
