@@ -275,7 +275,7 @@ def fine_tune(
     tagging = TagHead(len(tags), n_features, config.entity_crf)
     if incremental is not None:
         check_labels(incremental.meta(), labels=labels, sentiments=sentiments, tags=tags, responses=responses,
-                         parts=parts, features=n_features)
+                     parts=parts, features=n_features)
         net, tokenizer = load_trained(incremental.base, len(labels), len(sentiments), tagging, **head_sizes)
     else:
         net, tokenizer = load_base(len(labels), len(sentiments), tagging, **head_sizes)
